@@ -1,0 +1,149 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Strict settings on every target of ours (house style: as swift-log does).
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "neuroplex",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "neuroplex", targets: ["neuroplex"]),
+        .library(name: "NeuroplexClient", targets: ["NeuroplexClient"]),
+        .library(name: "NeuroplexCore", targets: ["NeuroplexCore"]),
+        .library(name: "NeuroplexStorage", targets: ["NeuroplexStorage"]),
+        .library(name: "NeuroplexGateway", targets: ["NeuroplexGateway"]),
+        .library(name: "NeuroplexAPI", targets: ["NeuroplexAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["JSON", "YAML"]),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sql-kit", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit", from: "2.17.0"),
+        .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
+    ],
+    targets: [
+        // Shared vocabulary: errors with stable codes, ids, JSON values, pagination, configuration.
+        .target(
+            name: "NeuroplexCore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // One SQL code path over SQLite (default) and PostgreSQL, migrations, blob store.
+        .target(
+            name: "NeuroplexStorage",
+            dependencies: [
+                "NeuroplexCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        // API keys, scopes, rate limits (later: webhooks, audit, LLM gateway).
+        .target(
+            name: "NeuroplexGateway",
+            dependencies: [
+                "NeuroplexCore",
+                "NeuroplexStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        // The HTTP contract (openapi.yaml), handlers, middleware and application assembly.
+        .target(
+            name: "NeuroplexAPI",
+            dependencies: [
+                "NeuroplexCore",
+                "NeuroplexStorage",
+                "NeuroplexGateway",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: strict,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        // The Swift SDK: a curated client over the generated one.
+        .target(
+            name: "NeuroplexClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+            ],
+            swiftSettings: strict,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
+        .executableTarget(
+            name: "neuroplex",
+            dependencies: [
+                "NeuroplexAPI",
+                "NeuroplexClient",
+                "NeuroplexCore",
+                "NeuroplexGateway",
+                "NeuroplexStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexStorageTests",
+            dependencies: ["NeuroplexStorage", "NeuroplexCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexGatewayTests",
+            dependencies: ["NeuroplexGateway", "NeuroplexStorage", "NeuroplexCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexAPITests",
+            dependencies: [
+                "NeuroplexAPI",
+                "NeuroplexClient",
+                "NeuroplexGateway",
+                "NeuroplexStorage",
+                "NeuroplexCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,142 @@
+public import Hummingbird
+import Foundation
+public import Logging
+public import NeuroplexCore
+public import NeuroplexGateway
+public import NeuroplexStorage
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import ServiceLifecycle
+
+/// The engines and shared state of one running server, opened from its configuration.
+///
+/// `buildApplication` assembles the HTTP application around it; the CLI uses it directly for operator commands
+/// such as `neuroplex keys create`, which work on the data directory without a running server.
+public struct Platform: Sendable {
+    public let configuration: ServerConfiguration
+    public let database: Database
+    public let keys: KeyStore
+    public let blobs: BlobStore
+
+    /// Opens the database, applies the migrations, and loads the engines.
+    public static func open(
+        _ configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> Platform {
+        let database = try await Database.open(
+            .init(dataDirectory: configuration.dataDirectory, url: configuration.databaseURL), logger: logger)
+        do {
+            try await database.migrate(GatewayMigrations.all, logger: logger)
+            let keys = try await KeyStore(database: database, clock: clock, logger: logger)
+            let blobs = try BlobStore(directory: (configuration.dataDirectory as NSString).appendingPathComponent("blobs"))
+            return Platform(configuration: configuration, database: database, keys: keys, blobs: blobs)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    /// Closes the database. The platform must not be used afterwards.
+    public func close() async {
+        await database.close()
+    }
+}
+
+/// Builds the Neuroplex HTTP application: opens the platform, creates the first admin key on an empty database,
+/// and wires the routes, middleware and background services.
+///
+/// ```swift
+/// let app = try await buildApplication(configuration, logger: logger)
+/// try await app.runService()   // until SIGTERM or SIGINT
+/// ```
+public func buildApplication(
+    _ configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger
+) async throws -> some ApplicationProtocol {
+    let platform = try await Platform.open(configuration, clock: clock, logger: logger)
+    do {
+        if try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger) {
+            logger.notice("admin key written to \(configuration.adminKeyPath) (mode 0600)")
+        }
+        let router = try buildRouter(platform: platform, clock: clock)
+        let services: [any Service] = [
+            PlatformCloser(platform: platform, logger: logger),
+            KeyCacheRefresher(keys: platform.keys, logger: logger),
+        ]
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
+            services: services,
+            logger: logger)
+    } catch {
+        await platform.close()
+        throw error
+    }
+}
+
+/// The routes and middleware, in order from the outside in: metrics (which so count the final status), request
+/// id and problem rendering, the body limit, then the OpenAPI operations with their scope checks.
+func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<NeuroplexRequestContext> {
+    let document = try OpenAPIDocument.bundled()
+    let metrics = ServerMetrics()
+    let router = Router(context: NeuroplexRequestContext.self)
+    router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
+    router.middlewares.add(RequestTracingMiddleware())
+    router.middlewares.add(BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes))
+
+    let handler = APIHandler(
+        keys: platform.keys,
+        readiness: Readiness(checks: [
+            DatabaseCheck(database: platform.database),
+            DiskSpaceCheck(directory: platform.configuration.dataDirectory),
+        ]),
+        metrics: metrics, clock: clock)
+    try handler.registerHandlers(
+        on: router,
+        configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]),
+        middlewares: [AuthMiddleware(keys: platform.keys, access: document.access)])
+
+    let spec = ByteBuffer(bytes: document.json)
+    router.get("/openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: spec))
+    }
+    let docs = ByteBuffer(string: DocsPage.render(document))
+    router.get("/docs") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: docs))
+    }
+    return router
+}
+
+/// Closes the database once the HTTP server has drained (services stop in reverse order of start).
+struct PlatformCloser: Service {
+    let platform: Platform
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await platform.close()
+        logger.info("platform closed")
+    }
+}
+
+/// Re-reads the key table every few seconds, so that a key revoked elsewhere — by another node on a shared
+/// PostgreSQL, or by `neuroplex keys revoke` on this data directory — stops working here too.
+struct KeyCacheRefresher: Service {
+    let keys: KeyStore
+    let logger: Logger
+    var interval: Duration = .seconds(5)
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try await keys.reload()
+            } catch {
+                logger.warning("could not refresh the API key cache", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

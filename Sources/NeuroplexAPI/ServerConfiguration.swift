@@ -1,0 +1,125 @@
+public import Configuration
+import Foundation
+import SystemPackage
+public import Logging
+import NeuroplexCore
+
+/// Everything `neuroplex serve` is configured with, read once at start.
+///
+/// Each setting comes from, in order of precedence: a command-line flag, a `NEUROPLEX_*` environment variable,
+/// the config file (`--config`, JSON or YAML), and the default below. Keys are dotted (`data.dir`); the
+/// environment variable is the key in upper case with `_` for `.` behind `NEUROPLEX_` (`NEUROPLEX_DATA_DIR`).
+public struct ServerConfiguration: Sendable, Equatable {
+    /// The address to listen on (`host`; default `127.0.0.1`, use `0.0.0.0` to listen on every interface).
+    public var host: String = "127.0.0.1"
+    /// The HTTP port (`port`; default 8080).
+    public var port: Int = 8080
+    /// The Redis-protocol port of the memory pillar (`resp.port`; default 6380; 0 turns it off).
+    public var respPort: Int = 6380
+    /// The data directory: SQLite database, blobs, `admin.key` (`data.dir`; default `./neuroplex-data`).
+    public var dataDirectory: String = "./neuroplex-data"
+    /// A `postgres://` URL to keep platform state in PostgreSQL instead of SQLite (`database.url`).
+    public var databaseURL: String?
+    /// The log level: trace, debug, info, notice, warning, error, critical (`log.level`; default info).
+    public var logLevel: Logger.Level = .info
+    /// `text` or `json` lines (`log.format`; default text).
+    public var logFormat: LogFormat = .text
+    /// The largest request body accepted, in bytes (`http.max.body.bytes`; default 32 MiB).
+    public var maxBodyBytes: Int = 32 * 1024 * 1024
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text
+        case json
+    }
+
+    public init() {}
+
+    /// Reads the configuration.
+    /// - Throws: ``NeuroplexError`` `validation_failed` naming the key whose value is not acceptable.
+    public init(reader: ConfigReader) throws {
+        let defaults = ServerConfiguration()
+        self.host = reader.string(forKey: "host", default: defaults.host)
+        self.port = try Self.int(reader, "port") ?? defaults.port
+        self.respPort = try Self.int(reader, "resp.port") ?? defaults.respPort
+        self.dataDirectory = reader.string(forKey: "data.dir", default: defaults.dataDirectory)
+        self.databaseURL = reader.string(forKey: "database.url", isSecret: true)
+        if databaseURL?.isEmpty == true { databaseURL = nil }
+        let level = reader.string(forKey: "log.level", default: defaults.logLevel.rawValue)
+        guard let logLevel = Logger.Level(rawValue: level.lowercased()) else {
+            throw NeuroplexError.invalid(
+                "log.level", "log level '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        self.logLevel = logLevel
+        let format = reader.string(forKey: "log.format", default: defaults.logFormat.rawValue)
+        guard let logFormat = LogFormat(rawValue: format.lowercased()) else {
+            throw NeuroplexError.invalid("log.format", "log format '\(format)' is not one of text, json")
+        }
+        self.logFormat = logFormat
+        self.maxBodyBytes = try Self.int(reader, "http.max.body.bytes") ?? defaults.maxBodyBytes
+        try validate()
+    }
+
+    /// An integer setting; a value that is present but not an integer is an error, never silently the default.
+    private static func int(_ reader: ConfigReader, _ key: String) throws -> Int? {
+        if let value = reader.int(forKey: ConfigKey(key)) { return value }
+        if let text = reader.string(forKey: ConfigKey(key)) {
+            throw NeuroplexError.invalid(key, "\(key) must be an integer, not '\(text)'")
+        }
+        return nil
+    }
+
+    /// Checks ranges; called by ``init(reader:)``.
+    public func validate() throws {
+        guard (0...65535).contains(port) else { throw NeuroplexError.invalid("port", "port must be 0–65535") }
+        guard (0...65535).contains(respPort) else {
+            throw NeuroplexError.invalid("resp.port", "resp.port must be 0–65535")
+        }
+        guard !host.isEmpty else { throw NeuroplexError.invalid("host", "host must not be empty") }
+        guard !dataDirectory.isEmpty else { throw NeuroplexError.invalid("data.dir", "data.dir must not be empty") }
+        guard maxBodyBytes >= 1024 else {
+            throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")
+        }
+    }
+
+    /// The file holding the first admin key.
+    public var adminKeyPath: String { (dataDirectory as NSString).appendingPathComponent("admin.key") }
+}
+
+extension ServerConfiguration {
+    /// Reads the configuration with its precedence: `flags` over `environment` (`NEUROPLEX_*`) over the config
+    /// file over the defaults.
+    ///
+    /// - Parameters:
+    ///   - flags: command-line values by dotted key (`"data.dir"`), as typed; converted like environment values.
+    ///   - environment: the process environment.
+    ///   - configFile: a JSON or YAML file (by its extension: `.yaml`/`.yml` is YAML); when `nil`,
+    ///     `NEUROPLEX_CONFIG` names it, if set.
+    /// - Throws: `validation_failed` for a missing or malformed file, or a value out of range.
+    public static func load(
+        flags: [String: String], environment: [String: String], configFile: String?
+    ) async throws -> ServerConfiguration {
+        let encodedFlags = Dictionary(uniqueKeysWithValues: flags.map {
+            ($0.key.uppercased().replacingOccurrences(of: ".", with: "_"), $0.value)
+        })
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: encodedFlags),
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "neuroplex"),
+        ]
+        if let path = configFile ?? environment["NEUROPLEX_CONFIG"], !path.isEmpty {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw NeuroplexError.invalid("config", "the config file \(path) does not exist")
+            }
+            do {
+                if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+                    providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+                } else {
+                    providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+                }
+            } catch {
+                throw NeuroplexError.invalid("config", "the config file \(path) cannot be read: \(error)")
+            }
+        }
+        return try ServerConfiguration(reader: ConfigReader(providers: providers))
+    }
+}

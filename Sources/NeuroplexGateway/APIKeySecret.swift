@@ -1,0 +1,68 @@
+import Crypto
+import Foundation
+import NeuroplexCore
+
+/// The secret form of an API key: `nplx_<40 random characters>_<6-character checksum>`.
+///
+/// The random part carries about 238 bits. The checksum (CRC-32 of everything before it, in base 62) lets the
+/// server turn away typos and strings that were never keys without touching the key table, and lets secret
+/// scanners recognise a leaked key. The server stores only ``hash``.
+public struct APIKeySecret: Sendable, Equatable {
+    public static let marker = "nplx"
+    static let randomLength = 40
+    static let checksumLength = 6
+
+    /// The whole key, as the client sends it.
+    public let value: String
+
+    /// A new random key.
+    public static func generate() -> APIKeySecret {
+        var generator = SystemRandomNumberGenerator()
+        let body = marker + "_" + Identifier.random(count: randomLength, using: &generator)
+        return APIKeySecret(trusted: body + "_" + checksum(of: body))
+    }
+
+    private init(trusted value: String) { self.value = value }
+
+    /// Parses a key a client sent; `nil` if it is not well-formed or its checksum does not match.
+    public init?(parsing value: String) {
+        let parts = value.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == Self.marker, parts[1].utf8.count == Self.randomLength,
+            parts[2].utf8.count == Self.checksumLength,
+            parts[1].utf8.allSatisfy({ Identifier.alphabet.contains($0) })
+        else { return nil }
+        let body = value.dropLast(Self.checksumLength + 1)
+        guard Self.checksum(of: String(body)) == parts[2] else { return nil }
+        self.value = value
+    }
+
+    /// The first characters, shown in listings so that people can tell their keys apart: `nplx_AbCd1234`.
+    public var prefix: String { String(value.prefix(Self.marker.count + 1 + 8)) }
+
+    /// The SHA-256 of the key in lowercase hex: what the database holds. A key has 238 random bits, so a fast
+    /// hash is enough (no password stretching needed).
+    public var hash: String { Self.hash(value) }
+
+    static func hash(_ value: String) -> String {
+        SHA256.hash(data: Data(value.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func checksum(of body: String) -> String {
+        Identifier.base62(UInt64(CRC32.checksum(body.utf8)), width: checksumLength)
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as used by zlib.
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { index in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        return crc
+    }
+
+    static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = (crc >> 8) ^ table[Int((crc ^ UInt32(byte)) & 0xFF)] }
+        return crc ^ 0xFFFF_FFFF
+    }
+}

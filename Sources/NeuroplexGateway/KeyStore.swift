@@ -1,0 +1,230 @@
+import Foundation
+public import Logging
+public import NeuroplexCore
+public import NeuroplexStorage
+import SQLKit
+import Synchronization
+
+/// API keys: creation, listing, revocation, and the per-request check of a presented key.
+///
+/// The database holds each key's SHA-256 hash, never the key. Every key is also held in memory, indexed by hash
+/// and by id, so that authenticating a request costs a hash and a dictionary lookup instead of a query. Writes go
+/// to the database first and then to memory, so what a client was told is durable. With several nodes on one
+/// PostgreSQL database, a key this node has not seen is looked up on first use, and ``reload()`` (run
+/// periodically by the server) brings in revocations made by other nodes.
+public final class KeyStore: Sendable {
+    private struct Entry: Sendable {
+        var key: APIKey
+        var hash: String
+    }
+
+    private struct Index: Sendable {
+        var byID: [String: Entry] = [:]
+        var idByHash: [String: String] = [:]
+
+        mutating func put(_ entry: Entry) {
+            byID[entry.key.id] = entry
+            idByHash[entry.hash] = entry.key.id
+        }
+    }
+
+    private let database: Database
+    private let clock: any WallClock
+    private let limiter = RateLimiter()
+    private let index = Mutex(Index())
+    private let logger: Logger
+
+    /// Opens the store over a migrated database and loads the keys into memory.
+    public init(database: Database, clock: any WallClock = SystemWallClock(), logger: Logger) async throws {
+        self.database = database
+        self.clock = clock
+        self.logger = logger
+        try await reload()
+    }
+
+    /// Re-reads every key from the database (picks up changes made by other nodes).
+    public func reload() async throws {
+        let rows = try await database.sql.select().column("*").from("api_keys").all()
+        var fresh = Index()
+        for row in rows { fresh.put(try Self.entry(from: row)) }
+        index.withLock { $0 = fresh }
+    }
+
+    /// How many keys exist, revoked ones included.
+    public func count() async throws -> Int {
+        let row = try await database.sql.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")
+            .from("api_keys").first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// Creates a key. The returned secret is the only copy there will ever be.
+    /// - Throws: `validation_failed` naming the field: an empty or over-long name, no scopes or an unknown one,
+    ///   an expiry in the past, a rate limit below 1.
+    public func create(_ request: NewAPIKey) async throws -> (key: APIKey, secret: APIKeySecret) {
+        let now = clock.now()
+        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty else { throw NeuroplexError.invalid("name", "name must not be empty") }
+        guard name.count <= 200 else { throw NeuroplexError.invalid("name", "name must be at most 200 characters") }
+        guard !request.scopes.isEmpty else {
+            throw NeuroplexError.invalid("scopes", "scopes must name at least one scope, such as \"admin\"")
+        }
+        var scopes: [Scope] = []
+        for (position, raw) in request.scopes.enumerated() {
+            let scope = Scope(rawValue: raw)
+            guard Scope.all.contains(scope) else {
+                throw NeuroplexError.invalid(
+                    "scopes[\(position)]",
+                    "unknown scope '\(raw)'; known scopes: \(Scope.all.map(\.rawValue).joined(separator: ", "))")
+            }
+            if !scopes.contains(scope) { scopes.append(scope) }
+        }
+        if let expiresAt = request.expiresAt, expiresAt <= now {
+            throw NeuroplexError.invalid("expiresAt", "expiresAt must be in the future")
+        }
+        if let rateLimit = request.rateLimit {
+            guard rateLimit.limit >= 1 else {
+                throw NeuroplexError.invalid("rateLimit.limit", "rateLimit.limit must be at least 1")
+            }
+            guard (1...31_622_400).contains(rateLimit.windowSeconds) else {
+                throw NeuroplexError.invalid(
+                    "rateLimit.windowSeconds", "rateLimit.windowSeconds must be between 1 and 31622400 (366 days)")
+            }
+        }
+        let secret = APIKeySecret.generate()
+        let key = APIKey(
+            id: Identifier.make(prefix: "key", at: now), name: name, prefix: secret.prefix, scopes: scopes,
+            createdAt: now, expiresAt: request.expiresAt, rateLimit: request.rateLimit)
+        let entry = Entry(key: key, hash: secret.hash)
+        let scopesJSON = String(decoding: try JSONEncoder().encode(scopes.map(\.rawValue)), as: UTF8.self)
+        try await database.sql.insert(into: "api_keys")
+            .columns(
+                "id", "name", "prefix", "secret_hash", "scopes", "created_at", "expires_at", "revoked_at",
+                "rate_limit", "rate_window_seconds"
+            )
+            .values(
+                SQLBind(key.id), SQLBind(key.name), SQLBind(key.prefix), SQLBind(entry.hash), SQLBind(scopesJSON),
+                SQLBind(Timestamp.string(now)), SQLBind(key.expiresAt.map(Timestamp.string)),
+                SQLBind(String?.none), SQLBind(key.rateLimit?.limit), SQLBind(key.rateLimit?.windowSeconds)
+            )
+            .run()
+        index.withLock { $0.put(entry) }
+        logger.info(
+            "api key created",
+            metadata: ["key.id": "\(key.id)", "key.prefix": "\(key.prefix)", "key.scopes": "\(scopes)"])
+        return (key, secret)
+    }
+
+    /// A page of keys, oldest first (ids sort by creation time).
+    public func list(_ page: PageRequest) async throws -> Page<APIKey> {
+        var query = database.sql.select().column("*").from("api_keys")
+        if let after = page.after { query = query.where("id", .greaterThan, after) }
+        let rows = try await query.orderBy("id").limit(page.limit + 1).all()
+        var keys = try rows.prefix(page.limit).map { try Self.entry(from: $0).key }
+        let more = rows.count > page.limit
+        if !more { return Page(items: keys, nextCursor: nil) }
+        keys = Array(keys.prefix(page.limit))
+        return Page(items: keys, nextCursor: keys.last.map { PageRequest.cursor(after: $0.id) })
+    }
+
+    /// One key by id.
+    /// - Throws: `not_found` when there is no such key.
+    public func get(id: String) async throws -> APIKey {
+        if let entry = index.withLock({ $0.byID[id] }) { return entry.key }
+        let row = try await database.sql.select().column("*").from("api_keys").where("id", .equal, id).first()
+        guard let row else { throw NeuroplexError.notFound("API key", id: id) }
+        let entry = try Self.entry(from: row)
+        index.withLock { $0.put(entry) }
+        return entry.key
+    }
+
+    /// Revokes a key: it stops working at once. Revoking a revoked key changes nothing.
+    /// - Throws: `not_found` when there is no such key.
+    public func revoke(id: String) async throws {
+        var key = try await get(id: id)
+        if key.revokedAt != nil { return }
+        let now = clock.now()
+        try await database.sql.update("api_keys")
+            .set("revoked_at", to: SQLBind(Timestamp.string(now)))
+            .where("id", .equal, id)
+            .where("revoked_at", .is, SQLLiteral.null)
+            .run()
+        key.revokedAt = now
+        index.withLock { index in
+            if var entry = index.byID[id] {
+                entry.key = key
+                index.put(entry)
+            }
+        }
+        limiter.forget(key: id)
+        logger.info("api key revoked", metadata: ["key.id": "\(id)"])
+    }
+
+    /// Checks the key a client presented (the value after `Bearer `) and counts the request against its rate limit.
+    /// - Returns: the key, when it is valid and under its limit.
+    /// - Throws: `unauthenticated`/`invalid_api_key`/`expired_api_key`/`revoked_api_key` (401), or
+    ///   `rate_limited` (429) with the seconds to wait.
+    public func authenticate(_ presented: String?) async throws -> APIKey {
+        guard let presented, !presented.isEmpty else {
+            throw NeuroplexError(
+                .unauthenticated, code: .unauthenticated, "send an API key as 'Authorization: Bearer <key>'")
+        }
+        guard let secret = APIKeySecret(parsing: presented) else {
+            throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
+        }
+        let hash = secret.hash
+        var entry = index.withLock { index in index.idByHash[hash].flatMap { index.byID[$0] } }
+        if entry == nil {
+            // Created by another node since our last reload?
+            if let row = try await database.sql.select().column("*").from("api_keys")
+                .where("secret_hash", .equal, hash).first()
+            {
+                let loaded = try Self.entry(from: row)
+                index.withLock { $0.put(loaded) }
+                entry = loaded
+            }
+        }
+        guard let key = entry?.key else {
+            throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
+        }
+        let now = clock.now()
+        if key.revokedAt != nil {
+            throw NeuroplexError(.unauthenticated, code: .revokedAPIKey, "the API key has been revoked")
+        }
+        if key.isExpired(at: now) {
+            throw NeuroplexError(.unauthenticated, code: .expiredAPIKey, "the API key has expired")
+        }
+        if let rateLimit = key.rateLimit,
+            case .limited(let wait) = limiter.acquire(key: key.id, limit: rateLimit, now: now.timeIntervalSince1970)
+        {
+            throw NeuroplexError(
+                .rateLimited, code: .rateLimited,
+                "this key is over its rate limit of \(rateLimit.limit) requests per \(rateLimit.windowSeconds) s",
+                retryAfterSeconds: wait)
+        }
+        return key
+    }
+
+    private static func entry(from row: any SQLRow) throws -> Entry {
+        func date(_ column: String) throws -> Date? {
+            try row.decodeNil(column: column) ? nil : Timestamp.parse(row.decode(column: column, as: String.self))
+        }
+        let scopes = try JSONDecoder().decode(
+            [String].self, from: Data(row.decode(column: "scopes", as: String.self).utf8))
+        var rateLimit: RateLimit?
+        if let limit = try row.decode(column: "rate_limit", as: Int?.self),
+            let window = try row.decode(column: "rate_window_seconds", as: Int?.self)
+        {
+            rateLimit = RateLimit(limit: limit, windowSeconds: window)
+        }
+        let key = APIKey(
+            id: try row.decode(column: "id", as: String.self),
+            name: try row.decode(column: "name", as: String.self),
+            prefix: try row.decode(column: "prefix", as: String.self),
+            scopes: scopes.map(Scope.init(rawValue:)),
+            createdAt: try date("created_at") ?? Date(timeIntervalSince1970: 0),
+            expiresAt: try date("expires_at"),
+            revokedAt: try date("revoked_at"),
+            rateLimit: rateLimit)
+        return Entry(key: key, hash: try row.decode(column: "secret_hash", as: String.self))
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+public import Logging
+import NIOCore
+import NIOPosix
+import NeuroplexCore
+import PostgresKit
+public import SQLKit
+import SQLiteKit
+
+/// The platform's SQL database: embedded SQLite by default, PostgreSQL when a `postgres://` URL is configured.
+///
+/// Every engine talks to it through ``sql`` with SQLKit's builders, so one code path serves both.
+///
+/// ```swift
+/// let database = try await Database.open(.init(dataDirectory: "./neuroplex-data"), logger: logger)
+/// try await database.migrate(GatewayMigrations.all)
+/// let rows = try await database.sql.select().column("*").from("api_keys").all()
+/// ```
+public final class Database: Sendable {
+    /// Which engine is behind ``sql``.
+    public enum Engine: String, Sendable {
+        case sqlite
+        case postgres
+    }
+
+    /// Where the database is.
+    public struct Configuration: Sendable {
+        /// The data directory; the SQLite file is `neuroplex.sqlite` in it.
+        public var dataDirectory: String
+        /// A `postgres://user:password@host:port/database` URL; `nil` for embedded SQLite.
+        public var url: String?
+        /// Connections per event loop to PostgreSQL (default 4).
+        public var postgresConnectionsPerEventLoop: Int
+
+        public init(dataDirectory: String, url: String? = nil, postgresConnectionsPerEventLoop: Int = 4) {
+            self.dataDirectory = dataDirectory
+            self.url = url
+            self.postgresConnectionsPerEventLoop = postgresConnectionsPerEventLoop
+        }
+
+        /// The SQLite file's path.
+        public var sqlitePath: String { (dataDirectory as NSString).appendingPathComponent("neuroplex.sqlite") }
+    }
+
+    private enum Backend: Sendable {
+        case sqlite(SQLiteConnection)
+        case postgres(PostgresPool)
+    }
+
+    /// AsyncKit's pool guards its state with a lock and is safe to share between threads; it predates `Sendable`
+    /// annotations, hence the unchecked conformance.
+    private struct PostgresPool: @unchecked Sendable {
+        let pool: EventLoopGroupConnectionPool<PostgresConnectionSource>
+    }
+
+    /// The engine in use.
+    public let engine: Engine
+    /// The database, for SQLKit's query builders.
+    public let sql: any SQLDatabase
+    private let backend: Backend
+    private let logger: Logger
+
+    private init(engine: Engine, sql: any SQLDatabase, backend: Backend, logger: Logger) {
+        self.engine = engine
+        self.sql = sql
+        self.backend = backend
+        self.logger = logger
+    }
+
+    /// Opens (and for SQLite, creates) the database.
+    /// - Throws: ``NeuroplexError`` `unavailable` when the database cannot be reached or opened, and
+    ///   `validation_failed` for a URL that is not `postgres://` or `postgresql://`.
+    public static func open(_ configuration: Configuration, logger: Logger) async throws -> Database {
+        if let url = configuration.url, !url.isEmpty {
+            return try await openPostgres(url: url, configuration: configuration, logger: logger)
+        }
+        try FileManager.default.createDirectory(
+            atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let connection: SQLiteConnection
+        do {
+            connection = try await SQLiteConnection.open(
+                storage: .file(path: configuration.sqlitePath), logger: logger)
+        } catch {
+            throw NeuroplexError(
+                .unavailable, code: .unavailable,
+                "cannot open the SQLite database at \(configuration.sqlitePath): \(error)")
+        }
+        let sql = connection.sql(queryLogLevel: .trace)
+        // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so an acknowledged
+        // write survives a crash of the process or the machine.
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+                       "PRAGMA busy_timeout=5000"] {
+            try await sql.raw(SQLQueryString(pragma)).run()
+        }
+        logger.info("database opened", metadata: ["db.engine": "sqlite", "db.path": "\(configuration.sqlitePath)"])
+        return Database(engine: .sqlite, sql: sql, backend: .sqlite(connection), logger: logger)
+    }
+
+    private static func openPostgres(url: String, configuration: Configuration, logger: Logger) async throws
+        -> Database
+    {
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            throw NeuroplexError.invalid("databaseUrl", "the database URL must start with postgres:// or postgresql://")
+        }
+        let sqlConfiguration: SQLPostgresConfiguration
+        do {
+            sqlConfiguration = try SQLPostgresConfiguration(url: url)
+        } catch {
+            throw NeuroplexError.invalid("databaseUrl", "the database URL is not a valid PostgreSQL URL")
+        }
+        let pool = EventLoopGroupConnectionPool(
+            source: PostgresConnectionSource(sqlConfiguration: sqlConfiguration),
+            maxConnectionsPerEventLoop: configuration.postgresConnectionsPerEventLoop,
+            logger: logger,
+            on: MultiThreadedEventLoopGroup.singleton)
+        let sql = pool.database(logger: logger).sql(queryLogLevel: .trace)
+        let database = Database(engine: .postgres, sql: sql, backend: .postgres(PostgresPool(pool: pool)), logger: logger)
+        do {
+            try await database.ping()
+        } catch {
+            try? await pool.shutdownAsync()
+            // The URL may hold a password: name only the host.
+            throw NeuroplexError(
+                .unavailable, code: .unavailable,
+                "cannot reach PostgreSQL at \(sqlConfiguration.coreConfiguration.host ?? "?"): \(String(reflecting: error).prefix(300))")
+        }
+        logger.info("database opened", metadata: ["db.engine": "postgres"])
+        return database
+    }
+
+    /// A trivial round trip, for readiness checks.
+    public func ping() async throws {
+        _ = try await sql.raw("SELECT 1 AS one").first()
+    }
+
+    /// Runs `body` inside one transaction on one connection: committed when it returns, rolled back when it throws.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws
+        -> T
+    {
+        try await sql.withSession { session in
+            try await session.raw("BEGIN").run()
+            do {
+                let result = try await body(session)
+                try await session.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await session.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Closes the connections. The database must not be used afterwards.
+    public func close() async {
+        switch backend {
+        case .sqlite(let connection):
+            try? await connection.close()
+        case .postgres(let postgres):
+            try? await postgres.pool.shutdownAsync()
+        }
+        logger.debug("database closed")
+    }
+}

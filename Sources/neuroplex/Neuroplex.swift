@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NeuroplexAPI
+import NeuroplexClient
+import NeuroplexCore
+import NeuroplexGateway
+
+@main
+struct Neuroplex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "neuroplex",
+        abstract: "Neuroplex: memory, ML, Sentinel, Vision and a secure gateway in one self-hosted server.",
+        version: NeuroplexVersion.current,
+        subcommands: [Serve.self, Keys.self, Health.self, Version.self])
+}
+
+/// Where the platform's state is; shared by `serve` and the operator commands.
+struct StorageOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (env NEUROPLEX_DATA_DIR; default ./neuroplex-data).")
+    var dataDir: String?
+
+    @Option(name: .customLong("database-url"), help: "postgres:// URL to use PostgreSQL instead of SQLite (env NEUROPLEX_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(name: .customLong("config"), help: "A JSON or YAML config file (env NEUROPLEX_CONFIG).")
+    var config: String?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        if let dataDir { flags["data.dir"] = dataDir }
+        if let databaseURL { flags["database.url"] = databaseURL }
+        return flags
+    }
+
+    func load(_ extra: [String: String] = [:]) async throws -> ServerConfiguration {
+        try await ServerConfiguration.load(
+            flags: flags.merging(extra) { $1 }, environment: ProcessInfo.processInfo.environment, configFile: config)
+    }
+}
+
+/// Runs `body`, printing a ``NeuroplexError`` as one clear line and exiting 1 instead of a stack of Swift text.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as NeuroplexError {
+        var message = "error: \(error.message)"
+        if let field = error.field, !error.message.contains(field) { message += " (\(field))" }
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        throw ExitCode.failure
+    } catch let error as NeuroplexClientError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (until SIGTERM or SIGINT).")
+
+    @OptionGroup var storage: StorageOptions
+
+    @Option(help: "Address to listen on (env NEUROPLEX_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "HTTP port (env NEUROPLEX_PORT; default 8080).")
+    var port: Int?
+
+    @Option(name: .customLong("resp-port"), help: "Redis-protocol port of the memory pillar (env NEUROPLEX_RESP_PORT; default 6380).")
+    var respPort: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace|debug|info|notice|warning|error|critical (env NEUROPLEX_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text|json (env NEUROPLEX_LOG_FORMAT; default text).")
+    var logFormat: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            var flags: [String: String] = [:]
+            if let host { flags["host"] = host }
+            if let port { flags["port"] = String(port) }
+            if let respPort { flags["resp.port"] = String(respPort) }
+            if let logLevel { flags["log.level"] = logLevel }
+            if let logFormat { flags["log.format"] = logFormat }
+            let configuration = try await storage.load(flags)
+            let level = configuration.logLevel
+            let json = configuration.logFormat == .json
+            LoggingSystem.bootstrap { label in
+                var handler: any LogHandler =
+                    json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "neuroplex")
+            let app = try await buildApplication(configuration, logger: logger)
+            let shown = configuration.host == "0.0.0.0" ? "localhost" : configuration.host
+            logger.notice(
+                "neuroplex \(NeuroplexVersion.current) serving",
+                metadata: [
+                    "url": "http://\(shown):\(configuration.port)", "docs": "http://\(shown):\(configuration.port)/docs",
+                    "data.dir": "\(configuration.dataDirectory)",
+                    "database": "\(configuration.databaseURL == nil ? "sqlite" : "postgres")",
+                    "admin.key.file": "\(configuration.adminKeyPath)",
+                ])
+            try await app.runService()
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("neuroplex \(NeuroplexVersion.current)") }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a running server whether it is ready; exits 1 when it is not.")
+
+    @Option(help: "The server's URL.")
+    var url: String = "http://127.0.0.1:8080"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let base = URL(string: url), base.scheme != nil else {
+                throw NeuroplexError.invalid("url", "'\(url)' is not a URL")
+            }
+            let report: HealthReport
+            do {
+                report = try await NeuroplexClient(baseURL: base).readiness()
+            } catch let error as NeuroplexClientError {
+                throw error
+            } catch {
+                throw NeuroplexError(.unavailable, code: .unavailable, "cannot reach \(url): \(error)")
+            }
+            print("\(report.status) (version \(report.version ?? "?"))")
+            for check in report.checks {
+                let message = check.message.map { " — \($0)" } ?? ""
+                print(String(format: "  %-10@ %@ %.1f ms%@", check.name, check.status, check.durationMs, message))
+            }
+            if report.status == "unhealthy" { throw ExitCode.failure }
+        }
+    }
+}

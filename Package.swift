@@ -121,14 +121,29 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers shared by the test targets (temporary databases, log capture).
+        .target(
+            name: "NeuroplexTestSupport",
+            dependencies: [
+                "NeuroplexStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "NeuroplexStorageTests",
-            dependencies: ["NeuroplexStorage", "NeuroplexCore"],
+            dependencies: ["NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "NeuroplexGatewayTests",
-            dependencies: ["NeuroplexGateway", "NeuroplexStorage", "NeuroplexCore"],
+            dependencies: ["NeuroplexGateway", "NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -139,6 +154,7 @@ let package = Package(
                 "NeuroplexGateway",
                 "NeuroplexStorage",
                 "NeuroplexCore",
+                "NeuroplexTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -126,16 +126,15 @@ struct KeyCacheRefresher: Service {
     var interval: Duration = .seconds(5)
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
+        // Sleeping is cancelled at graceful shutdown, so stopping never waits out an interval.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
                 try await Task.sleep(for: interval)
-            } catch {
-                return
-            }
-            do {
-                try await keys.reload()
-            } catch {
-                logger.warning("could not refresh the API key cache", metadata: ["error": "\(error)"])
+                do {
+                    try await keys.reload()
+                } catch {
+                    logger.warning("could not refresh the API key cache", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

@@ -106,7 +106,8 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
     }
 
     private func record(_ request: Request, _ context: Context, status: Int, start: UInt64) {
-        let route = context.endpointPath ?? "unmatched"
+        // Hummingbird names the path of an unmatched request "NotFound"; real routes always start with "/".
+        let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
         let handles = instruments.handles(.init(route: route, method: request.method, status: status))
         handles.counter.increment()
         handles.timer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))

@@ -60,3 +60,10 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 }
+
+extension JSONLogHandler {
+    /// One rendered line at `info`, for tests of the format.
+    package static func renderForTesting(message: String, metadata: Logger.Metadata) -> String {
+        render(timestamp: Date(), level: .info, label: "test", message: message, metadata: metadata)
+    }
+}

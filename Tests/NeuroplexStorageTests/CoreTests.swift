@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import NeuroplexCore
+import Testing
+
+@Suite("Core vocabulary")
+struct CoreTests {
+    @Test("timestamps are RFC 3339 UTC with milliseconds and parse back, with or without fractions")
+    func timestamps() throws {
+        let date = Date(timeIntervalSince1970: 1_800_000_000.25)
+        let text = Timestamp.string(date)
+        #expect(text == "2027-01-15T08:00:00.250Z")
+        #expect(Timestamp.parse(text) == date)
+        #expect(Timestamp.parse("2027-01-15T08:00:00Z") == Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(Timestamp.parse("2027-01-15 08:00") == nil)
+    }
+
+    @Test("ids made later sort later")
+    func idsSortByTime() {
+        let earlier = Identifier.make(prefix: "key", at: Date(timeIntervalSince1970: 1_000))
+        let later = Identifier.make(prefix: "key", at: Date(timeIntervalSince1970: 1_001))
+        #expect(earlier < later)
+        #expect(earlier.hasPrefix("key_") && earlier.count == 4 + 20)
+    }
+
+    @Test("page requests validate the limit and round-trip the cursor")
+    func pageRequests() throws {
+        #expect(try PageRequest(limit: nil, cursor: nil).limit == PageRequest.defaultLimit)
+        #expect(throws: NeuroplexError.self) { try PageRequest(limit: 0, cursor: nil) }
+        #expect(throws: NeuroplexError.self) { try PageRequest(limit: 1001, cursor: nil) }
+        #expect(throws: NeuroplexError.self) { try PageRequest(limit: 10, cursor: "not-a-cursor") }
+        let cursor = PageRequest.cursor(after: "key_123")
+        #expect(try PageRequest(limit: 10, cursor: cursor).after == "key_123")
+    }
+
+    @Test("JSON log lines are one object per line with the metadata")
+    func jsonLogLines() throws {
+        let line = JSONLogHandler.renderForTesting(message: "hello \"world\"", metadata: ["request.id": "r1"])
+        #expect(line.hasSuffix("\n"))
+        #expect(line.dropLast().contains("\n") == false)
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        #expect(object?["msg"] as? String == "hello \"world\"")
+        #expect(object?["request.id"] as? String == "r1")
+        #expect(object?["level"] as? String == "info")
+    }
+}

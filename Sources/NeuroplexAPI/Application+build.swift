@@ -4,7 +4,6 @@ public import Logging
 public import NeuroplexCore
 public import NeuroplexGateway
 public import NeuroplexStorage
-import OpenAPIHummingbird
 import OpenAPIRuntime
 import ServiceLifecycle
 
@@ -91,7 +90,7 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         ]),
         metrics: metrics, clock: clock)
     try handler.registerHandlers(
-        on: router,
+        on: RouterTransport(router: router),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]),
         middlewares: [AuthMiddleware(keys: platform.keys, access: document.access)])
 

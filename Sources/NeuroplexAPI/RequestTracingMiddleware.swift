@@ -37,6 +37,14 @@ struct RequestTracingMiddleware: RouterMiddleware {
             response = Problem.response(for: problem, requestID: requestID)
         }
         response.headers[.xRequestID] = requestID
+        if context.logger.logLevel <= .debug {
+            context.logger.debug(
+                "request",
+                metadata: [
+                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                    "http.status": "\(response.status.code)",
+                ])
+        }
         return response
     }
 

@@ -3,7 +3,7 @@ import OpenAPIRuntime
 
 /// A problem answer from the server: its HTTP status and stable `code`.
 public struct NeuroplexClientError: Error, Sendable, CustomStringConvertible {
-    /// The HTTP status.
+    /// The HTTP status; 0 when the server could not be reached.
     public var status: Int
     /// The stable machine-readable code, e.g. `invalid_api_key`; `http_<status>` when the body had none.
     public var code: String
@@ -12,7 +12,7 @@ public struct NeuroplexClientError: Error, Sendable, CustomStringConvertible {
     /// The server's id for the request, to find it in the server's log.
     public var requestID: String?
 
-    public var description: String { "\(status) \(code): \(detail)" }
+    public var description: String { status == 0 ? "\(code): \(detail)" : "\(status) \(code): \(detail)" }
 
     init(_ status: Int, _ problem: Components.Responses.Problem) {
         self.status = status
@@ -24,6 +24,18 @@ public struct NeuroplexClientError: Error, Sendable, CustomStringConvertible {
             self.code = "http_\(status)"
             self.detail = "the server answered \(status)"
         }
+    }
+
+    init(unreachable detail: String) {
+        self.status = 0
+        self.code = "unreachable"
+        self.detail = detail
+    }
+
+    init(unexpected status: Int, _ detail: String) {
+        self.status = status
+        self.code = "unexpected_response"
+        self.detail = detail
     }
 
     init(_ status: Int, _ payload: UndocumentedPayload) async {

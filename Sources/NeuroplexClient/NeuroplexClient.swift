@@ -28,7 +28,7 @@ public struct NeuroplexClient: Sendable {
 
     /// Liveness: succeeds while the server process is up.
     public func health() async throws -> HealthReport {
-        switch try await client.getHealth() {
+        switch try await call({ try await client.getHealth() }) {
         case .ok(let ok): return HealthReport(try ok.body.json)
         case .undocumented(let status, let payload): throw await NeuroplexClientError(status, payload)
         }
@@ -36,7 +36,7 @@ public struct NeuroplexClient: Sendable {
 
     /// Readiness, with one check per component. A server that is not ready answers with its report too.
     public func readiness() async throws -> HealthReport {
-        switch try await client.getReadiness() {
+        switch try await call({ try await client.getReadiness() }) {
         case .ok(let ok): return HealthReport(try ok.body.json)
         case .serviceUnavailable(let unavailable): return HealthReport(try unavailable.body.json)
         case .undocumented(let status, let payload): throw await NeuroplexClientError(status, payload)
@@ -50,7 +50,7 @@ public struct NeuroplexClient: Sendable {
         let body = Components.Schemas.CreateAPIKeyRequest(
             name: name, scopes: scopes, expiresAt: expiresAt,
             rateLimit: rateLimit.map { .init(limit: $0.limit, windowSeconds: $0.windowSeconds) })
-        switch try await client.createKey(body: .json(body)) {
+        switch try await call({ try await client.createKey(body: .json(body)) }) {
         case .created(let created):
             let value = try created.body.json
             return CreatedAPIKey(key: value.value2.key, info: APIKeyInfo(value.value1))
@@ -60,7 +60,7 @@ public struct NeuroplexClient: Sendable {
 
     /// One page of keys, oldest first; pass ``KeyPage/nextCursor`` back for the next page.
     public func listKeys(limit: Int? = nil, cursor: String? = nil) async throws -> KeyPage {
-        switch try await client.listKeys(query: .init(limit: limit, cursor: cursor)) {
+        switch try await call({ try await client.listKeys(query: .init(limit: limit, cursor: cursor)) }) {
         case .ok(let ok):
             let page = try ok.body.json
             return KeyPage(keys: page.data.map(APIKeyInfo.init), nextCursor: page.nextCursor)
@@ -70,7 +70,7 @@ public struct NeuroplexClient: Sendable {
 
     /// One key by id.
     public func getKey(id: String) async throws -> APIKeyInfo {
-        switch try await client.getKey(path: .init(id: id)) {
+        switch try await call({ try await client.getKey(path: .init(id: id)) }) {
         case .ok(let ok): return APIKeyInfo(try ok.body.json)
         case .default(let status, let problem): throw NeuroplexClientError(status, problem)
         }
@@ -78,9 +78,25 @@ public struct NeuroplexClient: Sendable {
 
     /// Revokes a key; it stops working at once.
     public func revokeKey(id: String) async throws {
-        switch try await client.revokeKey(path: .init(id: id)) {
+        switch try await call({ try await client.revokeKey(path: .init(id: id)) }) {
         case .noContent: return
         case .default(let status, let problem): throw NeuroplexClientError(status, problem)
+        }
+    }
+}
+
+extension NeuroplexClient {
+    /// Runs one generated call, turning a failure to reach the server into a ``NeuroplexClientError`` with status 0
+    /// and code `unreachable`, described by the transport's own words.
+    private func call<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ClientError {
+            if let ours = error.underlyingError as? NeuroplexClientError { throw ours }
+            if error.response == nil {
+                throw NeuroplexClientError(unreachable: (error.underlyingError as NSError).localizedDescription)
+            }
+            throw NeuroplexClientError(unexpected: error.response?.status.code ?? 0, String(describing: error.underlyingError))
         }
     }
 }

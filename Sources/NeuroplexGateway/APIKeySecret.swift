@@ -44,7 +44,7 @@ public struct APIKeySecret: Sendable, Equatable {
     public var hash: String { Self.hash(value) }
 
     static func hash(_ value: String) -> String {
-        SHA256.hash(data: Data(value.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(value.utf8)))
     }
 
     static func checksum(of body: String) -> String {

@@ -119,11 +119,10 @@ public final class KeyStore: Sendable {
         var query = database.sql.select().column("*").from("api_keys")
         if let after = page.after { query = query.where("id", .greaterThan, after) }
         let rows = try await query.orderBy("id").limit(page.limit + 1).all()
-        var keys = try rows.prefix(page.limit).map { try Self.entry(from: $0).key }
-        let more = rows.count > page.limit
-        if !more { return Page(items: keys, nextCursor: nil) }
-        keys = Array(keys.prefix(page.limit))
-        return Page(items: keys, nextCursor: keys.last.map { PageRequest.cursor(after: $0.id) })
+        let keys = try rows.prefix(page.limit).map { try Self.entry(from: $0).key }
+        // One row more than asked tells whether there is a next page without a COUNT.
+        let next = rows.count > page.limit ? keys.last.map { PageRequest.cursor(after: $0.id) } : nil
+        return Page(items: keys, nextCursor: next)
     }
 
     /// One key by id.

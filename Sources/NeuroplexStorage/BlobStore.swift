@@ -19,7 +19,7 @@ public struct BlobStore: Sendable {
     /// Stores `data` and returns its digest (lowercase hex SHA-256).
     @discardableResult
     public func put(_ data: Data) throws -> String {
-        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: data))
         let destination = path(for: digest)
         if FileManager.default.fileExists(atPath: destination.path) { return digest }
         try FileManager.default.createDirectory(

@@ -125,14 +125,7 @@ struct Health: AsyncParsableCommand {
             guard let base = URL(string: url), base.scheme != nil else {
                 throw NeuroplexError.invalid("url", "'\(url)' is not a URL")
             }
-            let report: HealthReport
-            do {
-                report = try await NeuroplexClient(baseURL: base).readiness()
-            } catch let error as NeuroplexClientError {
-                throw error
-            } catch {
-                throw NeuroplexError(.unavailable, code: .unavailable, "cannot reach \(url): \(error)")
-            }
+            let report = try await NeuroplexClient(baseURL: base).readiness()
             print("\(report.status) (version \(report.version ?? "?"))")
             for check in report.checks {
                 let message = check.message.map { " — \($0)" } ?? ""

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the foundation, side by side with a bare Hummingbird hello-world in the same run:
+#   1. the hello-world ceiling, 2. unauthenticated GET /health, 3. authenticated GET /keys/{id}
+# Each at full speed (wrk, closed loop), then the authenticated route again at half the hello-world's rate
+# (wrk with a per-connection delay) for its p99. The servers are pinned to CPU 0 and wrk to CPU 1, so that the
+# two never compete for a core. Everything runs on 127.0.0.1 and stops by itself.
+#   bench/http.sh [seconds]   (default 15)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-15}
+connections=64
+command -v wrk >/dev/null || { echo "wrk is missing: scripts/bootstrap installs it" >&2; exit 1; }
+
+swift build -c release --product neuroplex >/dev/null
+(cd bench/hello && swift build -c release >/dev/null)
+neuroplex="$(swift build -c release --show-bin-path)/neuroplex"
+hello="$(cd bench/hello && swift build -c release --show-bin-path)/HelloWorld"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/neuroplex-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+hello_port=$(free_port)
+taskset -c 0 "$hello" "$hello_port" >"$work/hello.log" 2>&1 & pids+=($!)
+np_port=$(free_port)
+taskset -c 0 "$neuroplex" serve --data-dir "$work/data" --port "$np_port" --resp-port 0 --log-level warning \
+  >"$work/neuroplex.log" 2>&1 & pids+=($!)
+wait_http "http://127.0.0.1:$hello_port/"
+wait_http "http://127.0.0.1:$np_port/health"
+
+admin=$(cat "$work/data/admin.key")
+key_id=$(curl -fs -X POST "http://127.0.0.1:$np_port/keys" -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["admin"]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+# Prints "requests_per_second p50_ms p99_ms" from wrk --latency output.
+summarise() {
+  python3 -c '
+import re, sys
+text = sys.stdin.read()
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v); n = float(m.group(1))
+    return n / 1000 if m.group(2) == "us" else n * 1000 if m.group(2) == "s" else n
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors.group(1) if errors else 0}")'
+}
+
+run() { # name url [extra wrk args...]
+  local name=$1 url=$2; shift 2
+  taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency "$@" "$url" | tee "$work/$name.txt" | summarise
+}
+
+auth_header="Authorization: Bearer $admin"
+for warm in "http://127.0.0.1:$hello_port/" "http://127.0.0.1:$np_port/health"; do
+  taskset -c 1 wrk -t1 -c"$connections" -d3s "$warm" >/dev/null
+done
+taskset -c 1 wrk -t1 -c"$connections" -d3s -H "$auth_header" "http://127.0.0.1:$np_port/keys/$key_id" >/dev/null
+
+read -r hello_rps hello_p50 hello_p99 hello_err < <(run hello "http://127.0.0.1:$hello_port/")
+read -r health_rps health_p50 health_p99 health_err < <(run health "http://127.0.0.1:$np_port/health")
+read -r key_rps key_p50 key_p99 key_err < <(run key "http://127.0.0.1:$np_port/keys/$key_id" -H "$auth_header")
+
+# Half the hello-world rate: each connection waits so that together they offer that rate.
+target=$(python3 -c "print(int($hello_rps / 2))")
+delay_ms=$(python3 -c "print(max(0.0, $connections * 1000.0 / $target))")
+cat >"$work/paced.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $admin"
+function delay() return $delay_ms end
+LUA
+read -r paced_rps paced_p50 paced_p99 paced_err < <(run paced "http://127.0.0.1:$np_port/keys/$key_id" -s "$work/paced.lua")
+
+ratio() { python3 -c "print(f'{100.0 * $1 / $2:.0f}%')"; }
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); servers on CPU 0, wrk on CPU 1"
+echo "wrk -t1 -c$connections -d${duration}s"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "target" "req/s" "p50 ms" "p99 ms" "vs hello" "non-2xx"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "Hummingbird hello-world (ceiling)" "$hello_rps" "$hello_p50" "$hello_p99" "100%" "$hello_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /health (open)" "$health_rps" "$health_p50" "$health_p99" "$(ratio "$health_rps" "$hello_rps")" "$health_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /keys/{id} (API key, admin)" "$key_rps" "$key_p50" "$key_p99" "$(ratio "$key_rps" "$hello_rps")" "$key_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "same, paced to half the ceiling ($target/s)" "$paced_rps" "$paced_p50" "$paced_p99" "-" "$paced_err"

@@ -28,15 +28,28 @@ struct AuthMiddleware: ServerMiddleware {
         }
         var scope = RequestScope.current ?? RequestScope(requestID: "", logger: .init(label: "neuroplex"), key: nil)
         scope.key = key
-        scope.logger[metadataKey: "key.id"] = .string(key.id)
         return try await RequestScope.$current.withValue(scope) { try await next(request, body, metadata) }
     }
 
     /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or `nil`.
+    ///
+    /// Byte-level on purpose: it runs on every request, and Foundation's trimming showed up in profiles.
     static func bearerToken(_ header: String?) -> String? {
         guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
-    }
-}
+        let bytes = header.utf8
+        let scheme = "bearer".utf8
+        guard bytes.count > scheme.count + 1 else { return nil }
+        var index = bytes.startIndex
+        for expected in scheme {
+            guard bytes[index] | 0x20 == expected else { return nil }  // ASCII lower-casing
+            index = bytes.index(after: index)
+        }
+        guard bytes[index] == 0x20 else { return nil }
+        var start = index
+        var end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while end > start, bytes[bytes.index(before: end)] == 0x20 || bytes[bytes.index(before: end)] == 0x09 {
+            end = bytes.index(before: end)
+        }
+        return start < end ? String(header[start..<end]) : nil
+    }}

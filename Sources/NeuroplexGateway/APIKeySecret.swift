@@ -25,17 +25,27 @@ public struct APIKeySecret: Sendable, Equatable {
     private init(trusted value: String) { self.value = value }
 
     /// Parses a key a client sent; `nil` if it is not well-formed or its checksum does not match.
+    ///
+    /// Works on the UTF-8 bytes without splitting: it runs on every authenticated request.
     public init?(parsing value: String) {
-        let parts = value.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == Self.marker, parts[1].utf8.count == Self.randomLength,
-            parts[2].utf8.count == Self.checksumLength,
-            parts[1].utf8.allSatisfy({ Identifier.alphabet.contains($0) })
+        let bytes = Array(value.utf8)
+        let markerLength = Self.marker.utf8.count
+        let checksumStart = markerLength + 1 + Self.randomLength + 1
+        guard bytes.count == checksumStart + Self.checksumLength,
+            bytes[..<markerLength].elementsEqual(Self.marker.utf8), bytes[markerLength] == UInt8(ascii: "_"),
+            bytes[checksumStart - 1] == UInt8(ascii: "_"),
+            bytes[(markerLength + 1)..<(checksumStart - 1)].allSatisfy(Self.isAlphanumeric),
+            bytes[checksumStart...].allSatisfy(Self.isAlphanumeric)
         else { return nil }
-        let body = value.dropLast(Self.checksumLength + 1)
-        guard Self.checksum(of: String(body)) == parts[2] else { return nil }
+        let expected = Identifier.base62(
+            UInt64(CRC32.checksum(bytes[..<(checksumStart - 1)])), width: Self.checksumLength)
+        guard expected.utf8.elementsEqual(bytes[checksumStart...]) else { return nil }
         self.value = value
     }
 
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+    }
     /// The first characters, shown in listings so that people can tell their keys apart: `nplx_AbCd1234`.
     public var prefix: String { String(value.prefix(Self.marker.count + 1 + 8)) }
 

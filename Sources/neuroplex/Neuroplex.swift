@@ -88,7 +88,9 @@ struct Serve: AsyncParsableCommand {
             let json = configuration.logFormat == .json
             LoggingSystem.bootstrap { label in
                 var handler: any LogHandler =
-                    json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                    json
+                    ? JSONLogHandler(label: label, metadataProvider: requestMetadataProvider)
+                    : StreamLogHandler.standardError(label: label, metadataProvider: requestMetadataProvider)
                 handler.logLevel = level
                 return handler
             }

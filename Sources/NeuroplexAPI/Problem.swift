@@ -58,8 +58,7 @@ enum Problem {
         case 400: return NeuroplexError(.badRequest, code: .badRequest, message)
         case 401: return NeuroplexError(.unauthenticated, code: .unauthenticated, message)
         case 403: return NeuroplexError(.forbidden, code: .forbidden, message)
-        case 404: return NeuroplexError(.notFound, code: .routeNotFound, "no route matches this method and path")
-        case 405: return NeuroplexError(.notFound, code: .methodNotAllowed, "this path does not take this method")
+        case 404, 405: return NeuroplexError(.notFound, code: .routeNotFound, "no route matches this method and path")
         case 406: return NeuroplexError(.badRequest, code: "not_acceptable", message)
         case 413:
             return NeuroplexError(.payloadTooLarge, code: .payloadTooLarge, "the request body is larger than allowed")

@@ -51,7 +51,6 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
         public static let forbidden: Code = "insufficient_scope"
         public static let notFound: Code = "not_found"
         public static let routeNotFound: Code = "route_not_found"
-        public static let methodNotAllowed: Code = "method_not_allowed"
         public static let conflict: Code = "conflict"
         public static let payloadTooLarge: Code = "payload_too_large"
         public static let unsupportedMediaType: Code = "unsupported_media_type"

@@ -1,8 +1,10 @@
 # Neuroplex: `make run` to start a server, `make test` for the whole test suite.
 SWIFT ?= swift
 CONFIG ?= debug
-DATA_DIR ?= ./neuroplex-data
-PORT ?= 8080
+# Empty by default so that NEUROPLEX_* variables and a config file apply; the server's own defaults are
+# ./neuroplex-data and port 8080.
+DATA_DIR ?=
+PORT ?=
 # Acceptance checks of the resolved issues, run against a real server by `make test` when ../shared is present.
 ACCEPTANCE ?= foundation
 
@@ -15,7 +17,7 @@ build: bootstrap
 	$(SWIFT) build -c $(CONFIG) --product neuroplex
 
 run: build
-	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/neuroplex serve --data-dir $(DATA_DIR) --port $(PORT)
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/neuroplex serve $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(PORT),--port $(PORT))
 
 test: bootstrap unit-test acceptance
 

@@ -52,9 +52,7 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let platform = try await Platform.open(configuration, clock: clock, logger: logger)
     do {
-        if try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger) {
-            logger.notice("admin key written to \(configuration.adminKeyPath) (mode 0600)")
-        }
+        try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger)
         let router = try buildRouter(platform: platform, clock: clock)
         let services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),

@@ -21,6 +21,7 @@ enum Problem {
         case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
+        case .notAcceptable: .notAcceptable
         case .rateLimited: .tooManyRequests
         case .unavailable: .serviceUnavailable
         case .internal: .internalServerError
@@ -59,7 +60,7 @@ enum Problem {
         case 401: return NeuroplexError(.unauthenticated, code: .unauthenticated, message)
         case 403: return NeuroplexError(.forbidden, code: .forbidden, message)
         case 404, 405: return NeuroplexError(.notFound, code: .routeNotFound, "no route matches this method and path")
-        case 406: return NeuroplexError(.badRequest, code: "not_acceptable", message)
+        case 406: return NeuroplexError(.notAcceptable, code: .notAcceptable, message)
         case 413:
             return NeuroplexError(.payloadTooLarge, code: .payloadTooLarge, "the request body is larger than allowed")
         case 415: return NeuroplexError(.unsupportedMediaType, code: .unsupportedMediaType, message)

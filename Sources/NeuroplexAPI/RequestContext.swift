@@ -4,8 +4,6 @@ import Logging
 /// The Hummingbird request context of every Neuroplex route.
 struct NeuroplexRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    /// Set by ``RequestTracingMiddleware``.
-    var requestID: String = ""
     /// Bodies are limited by ``BodyLimitMiddleware``; this only bounds Hummingbird's own decoding.
     var maxUploadSize: Int { 32 * 1024 * 1024 }
 

@@ -21,7 +21,6 @@ struct RequestTracingMiddleware: RouterMiddleware {
         } else {
             requestID = context.id
         }
-        context.requestID = requestID
         let scope = RequestScope(requestID: requestID, logger: context.logger, key: nil)
         var response: Response
         do {

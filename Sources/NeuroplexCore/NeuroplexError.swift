@@ -26,6 +26,8 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
         case payloadTooLarge
         /// The body is in a format the route does not take.
         case unsupportedMediaType
+        /// The client accepts no format the route can answer in.
+        case notAcceptable
         /// The client is over its rate limit.
         case rateLimited
         /// A dependency is not available right now; retrying later may work.
@@ -54,6 +56,7 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
         public static let conflict: Code = "conflict"
         public static let payloadTooLarge: Code = "payload_too_large"
         public static let unsupportedMediaType: Code = "unsupported_media_type"
+        public static let notAcceptable: Code = "not_acceptable"
         public static let rateLimited: Code = "rate_limited"
         public static let unavailable: Code = "unavailable"
         public static let `internal`: Code = "internal_error"

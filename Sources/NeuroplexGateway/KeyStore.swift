@@ -47,7 +47,13 @@ public final class KeyStore: Sendable {
         let rows = try await database.sql.select().column("*").from("api_keys").all()
         var fresh = Index()
         for row in rows { fresh.put(try Self.entry(from: row)) }
-        index.withLock { $0 = fresh }
+        index.withLock { current in
+            // A revocation made here after the rows were read must not be undone: revocation is one-way.
+            for (id, entry) in current.byID where entry.key.revokedAt != nil && fresh.byID[id]?.key.revokedAt == nil {
+                fresh.put(entry)
+            }
+            current = fresh
+        }
     }
 
     /// How many keys exist, revoked ones included.

@@ -59,12 +59,15 @@ public final class Database: Sendable {
     public let sql: any SQLDatabase
     private let backend: Backend
     private let logger: Logger
+    /// The SQLite file (empty for PostgreSQL).
+    private let sqlitePath: String
 
-    private init(engine: Engine, sql: any SQLDatabase, backend: Backend, logger: Logger) {
+    private init(engine: Engine, sql: any SQLDatabase, backend: Backend, logger: Logger, sqlitePath: String = "") {
         self.engine = engine
         self.sql = sql
         self.backend = backend
         self.logger = logger
+        self.sqlitePath = sqlitePath
     }
 
     /// Opens (and for SQLite, creates) the database.
@@ -93,7 +96,9 @@ public final class Database: Sendable {
             try await sql.raw(SQLQueryString(pragma)).run()
         }
         logger.info("database opened", metadata: ["db.engine": "sqlite", "db.path": "\(configuration.sqlitePath)"])
-        return Database(engine: .sqlite, sql: sql, backend: .sqlite(connection), logger: logger)
+        return Database(
+            engine: .sqlite, sql: sql, backend: .sqlite(connection), logger: logger,
+            sqlitePath: configuration.sqlitePath)
     }
 
     private static func openPostgres(url: String, configuration: Configuration, logger: Logger) async throws
@@ -134,19 +139,44 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` inside one transaction on one connection: committed when it returns, rolled back when it throws.
+    ///
+    /// On PostgreSQL the transaction holds one pooled connection. SQLite's shared connection serves every other
+    /// request too, so there the transaction gets a connection of its own (`BEGIN IMMEDIATE` takes the write lock;
+    /// other writers wait up to the busy timeout), and nothing else can slip into it.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws
         -> T
     {
-        try await sql.withSession { session in
-            try await session.raw("BEGIN").run()
+        switch backend {
+        case .postgres:
+            return try await sql.withSession { session in
+                try await Self.inTransaction(session, begin: "BEGIN", body)
+            }
+        case .sqlite:
+            let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
             do {
-                let result = try await body(session)
-                try await session.raw("COMMIT").run()
+                let session = connection.sql(queryLogLevel: .trace)
+                try await session.raw("PRAGMA busy_timeout=5000").run()
+                let result = try await Self.inTransaction(session, begin: "BEGIN IMMEDIATE", body)
+                try await connection.close()
                 return result
             } catch {
-                try? await session.raw("ROLLBACK").run()
+                try? await connection.close()
                 throw error
             }
+        }
+    }
+
+    private static func inTransaction<T>(
+        _ session: any SQLDatabase, begin: String, _ body: (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await session.raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(session)
+            try await session.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await session.raw("ROLLBACK").run()
+            throw error
         }
     }
 

@@ -28,16 +28,16 @@ extension Database {
     public func migrate(_ migrations: [Migration], logger: Logger) async throws -> [String] {
         let ids = migrations.map(\.id)
         precondition(Set(ids).count == ids.count, "migration ids must be unique")
-        try await sql.create(table: "neuroplex_migrations")
-            .ifNotExists()
-            .column("id", type: .text, .primaryKey(autoIncrement: false))
-            .column("applied_at", type: .text, .notNull)
-            .run()
         return try await sql.withSession { session in
             let postgres = self.engine == .postgres
-            // 0x4E504C58 is "NPLX": one lock for every node's migrator.
+            // 0x4E504C58 is "NPLX": one lock for every node's migrator, taken before anything is created.
             if postgres { try await session.raw("SELECT pg_advisory_lock(1313885272)").run() }
             do {
+                try await session.create(table: "neuroplex_migrations")
+                    .ifNotExists()
+                    .column("id", type: .text, .primaryKey(autoIncrement: false))
+                    .column("applied_at", type: .text, .notNull)
+                    .run()
                 let applied = Set(
                     try await session.select().column("id").from("neuroplex_migrations").all()
                         .map { try $0.decode(column: "id", as: String.self) })

@@ -92,3 +92,34 @@ struct DatabaseTests {
         #expect(error?.message.contains("s3cret") == false)
     }
 }
+
+@Suite("SQLite transactions")
+struct SQLiteTransactionTests {
+    @Test("a statement on the shared connection is not caught in another request's rolled-back transaction")
+    func isolation() async throws {
+        struct Abort: Error {}
+        let database = try await Database.open(try await makeDatabaseLocation(.sqlite), logger: quietLogger)
+        try await database.migrate([DatabaseTests.notes], logger: quietLogger)
+        let (inside, insideContinuation) = AsyncStream<Void>.makeStream()
+        let (proceed, proceedContinuation) = AsyncStream<Void>.makeStream()
+        let transaction = Task { try await database.transaction { sql in
+            try await sql.insert(into: "notes").columns("id", "body").values(SQLBind("tx"), SQLBind("a")).run()
+            insideContinuation.yield()
+            for await _ in proceed { break }
+            throw Abort()
+        } }
+        for await _ in inside { break }
+        // Runs on the shared connection while the transaction is open (it waits for the write lock).
+        let outside = Task {
+            try await database.sql.insert(into: "notes").columns("id", "body")
+                .values(SQLBind("outside"), SQLBind("b")).run()
+        }
+        proceedContinuation.yield()
+        await #expect(throws: Abort.self) { try await transaction.value }
+        try await outside.value
+        let ids = try await database.sql.select().column("id").from("notes").all()
+            .map { try $0.decode(column: "id", as: String.self) }
+        #expect(ids == ["outside"])
+        await database.close()
+    }
+}

@@ -97,6 +97,11 @@ struct APITests {
             expectProblem(
                 try await client.send(.get, "/keys", headers: [.authorization: "Basic YTpi"]), .unauthorized,
                 code: "unauthenticated")
+            // The scheme is case-insensitive and surrounding blanks do not matter (RFC 9110 §11.1).
+            #expect(try await client.send(.get, "/keys", headers: [.authorization: "bearer  \(admin) "]).status == .ok)
+            expectProblem(
+                try await client.send(.get, "/keys", headers: [.authorization: "Bearer"]), .unauthorized,
+                code: "unauthenticated")
             expectProblem(
                 try await client.send(.post, "/keys", key: admin, json: "{not json"), .badRequest, code: "invalid_json")
             let missing = try await client.send(.post, "/keys", key: admin, json: #"{"scopes":["admin"]}"#)

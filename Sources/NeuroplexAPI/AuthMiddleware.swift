@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import Logging
 import NeuroplexCore
 import NeuroplexGateway
 import OpenAPIRuntime
@@ -26,9 +25,9 @@ struct AuthMiddleware: ServerMiddleware {
             throw NeuroplexError(
                 .forbidden, code: .forbidden, "this key lacks the scope '\(needed.rawValue)' that this route needs")
         }
-        var scope = RequestScope.current ?? RequestScope(requestID: "", logger: .init(label: "neuroplex"), key: nil)
-        scope.key = key
-        return try await RequestScope.$current.withValue(scope) { try await next(request, body, metadata) }
+        return try await RequestScope.$current.withValue(RequestScope(key: key)) {
+            try await next(request, body, metadata)
+        }
     }
 
     /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or `nil`.

@@ -21,10 +21,9 @@ struct RequestTracingMiddleware: RouterMiddleware {
         } else {
             requestID = context.id
         }
-        let scope = RequestScope(requestID: requestID, logger: context.logger, key: nil)
         var response: Response
         do {
-            response = try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+            response = try await next(request, context)
         } catch {
             let problem = Problem.classify(error)
             if problem.kind == .internal {

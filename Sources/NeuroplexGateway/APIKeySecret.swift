@@ -19,7 +19,7 @@ public struct APIKeySecret: Sendable, Equatable {
     public static func generate() -> APIKeySecret {
         var generator = SystemRandomNumberGenerator()
         let body = marker + "_" + Identifier.random(count: randomLength, using: &generator)
-        return APIKeySecret(trusted: body + "_" + checksum(of: body))
+        return APIKeySecret(trusted: body + "_" + checksum(of: body.utf8))
     }
 
     private init(trusted value: String) { self.value = value }
@@ -37,9 +37,9 @@ public struct APIKeySecret: Sendable, Equatable {
             bytes[(markerLength + 1)..<(checksumStart - 1)].allSatisfy(Self.isAlphanumeric),
             bytes[checksumStart...].allSatisfy(Self.isAlphanumeric)
         else { return nil }
-        let expected = Identifier.base62(
-            UInt64(CRC32.checksum(bytes[..<(checksumStart - 1)])), width: Self.checksumLength)
-        guard expected.utf8.elementsEqual(bytes[checksumStart...]) else { return nil }
+        guard Self.checksum(of: bytes[..<(checksumStart - 1)]).utf8.elementsEqual(bytes[checksumStart...]) else {
+            return nil
+        }
         self.value = value
     }
 
@@ -57,8 +57,9 @@ public struct APIKeySecret: Sendable, Equatable {
         Hex.encode(SHA256.hash(data: Data(value.utf8)))
     }
 
-    static func checksum(of body: String) -> String {
-        Identifier.base62(UInt64(CRC32.checksum(body.utf8)), width: checksumLength)
+    /// The checksum of the bytes before the last `_`, as 6 base-62 characters.
+    static func checksum(of body: some Sequence<UInt8>) -> String {
+        Identifier.base62(UInt64(CRC32.checksum(body)), width: checksumLength)
     }
 }
 

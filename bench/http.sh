@@ -2,7 +2,7 @@
 # HTTP benchmark of the foundation, side by side with a bare Hummingbird hello-world in the same run:
 #   1. the hello-world ceiling, 2. unauthenticated GET /health, 3. authenticated GET /keys/{id}
 # Each at full speed (wrk, closed loop), then the authenticated route again at half its own full-speed rate
-# (wrk with a per-connection delay) for its p99 under a load it can sustain. The servers are pinned to CPU 0 and wrk to CPU 1, so that the
+# (wrk with a per-connection delay) for its p99 under a load it can sustain, beside the hello-world paced alike. The servers are pinned to CPU 0 and wrk to CPU 1, so that the
 # two never compete for a core. Everything runs on 127.0.0.1 and stops by itself.
 #   bench/http.sh [seconds per run]   (default 10; ROUNDS=3)
 set -euo pipefail
@@ -23,6 +23,8 @@ work=$(mktemp -d /tmp/neuroplex-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+# KEEP=1 keeps every wrk report in /tmp/bench-kept for a closer look.
+[ -n "${KEEP:-}" ] && trap "rm -rf /tmp/bench-kept; cp -r $work /tmp/bench-kept; cleanup" EXIT
 
 hello_port=$(free_port)
 taskset -c 0 "$hello" "$hello_port" >"$work/hello.log" 2>&1 & pids+=($!)
@@ -45,6 +47,8 @@ text = sys.stdin.read()
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v); n = float(m.group(1))
     return n / 1000 if m.group(2) == "us" else n * 1000 if m.group(2) == "s" else n
+if not re.search(r"99%\s+\d", text):
+    sys.exit("wrk reported no latencies:\n" + text)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", text).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
@@ -84,15 +88,26 @@ cat >"$work/paced.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $admin"
 function delay() return $delay_ms end
 LUA
-read -r paced_rps paced_p50 paced_p99 paced_err < <(run paced "http://127.0.0.1:$np_port/keys/$key_id" -s "$work/paced.lua")
+# Paced runs are interleaved over the same rounds, with the hello-world at the same offered load beside: that is
+# the floor of what a p99 can be here, since wrk paces with 1 ms timer ticks and so sends in bursts.
+for round in $(seq 1 "$rounds"); do
+  run paced "http://127.0.0.1:$np_port/keys/$key_id" -s "$work/paced.lua" >>"$work/paced.rounds"
+  run floor "http://127.0.0.1:$hello_port/" -s "$work/paced.lua" >>"$work/floor.rounds"
+done
+median_p99() { sort -n -k3 "$1" | sed -n "$(( (rounds + 1) / 2 ))p"; }
+read -r paced_rps paced_p50 paced_p99 paced_err < <(median_p99 "$work/paced.rounds")
+read -r floor_rps floor_p50 floor_p99 floor_err < <(median_p99 "$work/floor.rounds")
+paced_rounds=$(paste -d' ' "$work/paced.rounds" "$work/floor.rounds" | awk '{printf "%s/%s  ", $3, $7}')
 
 ratio() { python3 -c "print(f'{100.0 * $1 / $2:.0f}%')"; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); servers on CPU 0, wrk on CPU 1"
 echo "wrk -t1 -c$connections -d${duration}s, $rounds interleaved rounds, median shown"
 echo "rounds hello/health/key req/s (health, key vs hello): $per_round"
+echo "paced rounds, p99 ms of key route/hello-world: $paced_rounds (median round by p99 shown)"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "target" "req/s" "p50 ms" "p99 ms" "vs hello" "non-2xx"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "Hummingbird hello-world (ceiling)" "$hello_rps" "$hello_p50" "$hello_p99" "100%" "$hello_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /health (open)" "$health_rps" "$health_p50" "$health_p99" "$(ratio "$health_rps" "$hello_rps")" "$health_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /keys/{id} (API key, admin)" "$key_rps" "$key_p50" "$key_p99" "$(ratio "$key_rps" "$hello_rps")" "$key_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "same, paced to half its rate ($target/s offered)" "$paced_rps" "$paced_p50" "$paced_p99" "-" "$paced_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "hello-world paced the same way (floor)" "$floor_rps" "$floor_p50" "$floor_p99" "-" "$floor_err"

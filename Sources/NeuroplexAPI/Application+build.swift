@@ -88,9 +88,9 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         ]),
         metrics: metrics, clock: clock)
     try handler.registerHandlers(
-        on: RouterTransport(router: router),
-        configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]),
-        middlewares: [AuthMiddleware(keys: platform.keys, access: document.access)])
+        on: RouterTransport(
+            router: router, document: document, keys: platform.keys, fastRoutes: fastRoutes(keys: platform.keys)),
+        configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
     let spec = ByteBuffer(bytes: document.json)
     router.get("/openapi.json") { _, _ in
@@ -101,6 +101,19 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: docs))
     }
     return router
+}
+
+/// The operations served by hand-written handlers instead of the generated ones: the hot read paths, where the
+/// generated conversion would be most of the cost (see ``RouterTransport``).
+func fastRoutes(keys: KeyStore) -> [String: FastRoute] {
+    [
+        OpenAPIDocument.route("GET", "/keys/{id}"): FastRoute { request, context, _ in
+            try FastRoute.requireJSONAcceptable(request)
+            let id = try context.parameters.require("id")
+            if let key = keys.cached(id: id) { return try FastRoute.json(APIHandler.schema(key)) }
+            return try await FastRoute.json(APIHandler.schema(keys.get(id: id)))
+        }
+    ]
 }
 
 /// Closes the database once the HTTP server has drained (services stop in reverse order of start).

@@ -34,8 +34,11 @@ struct OpenAPIDocument: Sendable {
     let version: String
     let description: String
     let operations: [Operation]
-    /// `operationId` → who may call it.
+    /// `"GET /keys/{id}"` (method and path template, as the generated server registers them) → who may call it.
     let access: [String: Access]
+
+    /// The key of ``access`` for a route.
+    static func route(_ method: String, _ path: String) -> String { method.uppercased() + " " + path }
 
     /// Loads the bundled contract.
     static func bundled() throws -> OpenAPIDocument {
@@ -70,7 +73,7 @@ struct OpenAPIDocument: Sendable {
                         .internal, code: .internal, "operation \(id) does not declare x-neuroplex-scope")
                 }
                 let rule: Access = declared == "public" ? .open : .scope(Scope(rawValue: declared))
-                access[id] = rule
+                access[Self.route(method, path)] = rule
                 let parameters = (shared + (op["parameters"] as? [Any] ?? [])).compactMap { raw -> (String, String, String)? in
                     guard let parameter = Self.resolve(raw, in: root) else { return nil }
                     return (

@@ -8,7 +8,7 @@ public enum Timestamp {
     /// Formatted by hand with `gmtime_r`: it runs for every timestamp of every response, and Foundation's
     /// format styles cost several microseconds each.
     public static func string(_ date: Date) -> String {
-        let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let totalMillis = millisecondsSince1970(date)
         var seconds = time_t(totalMillis >= 0 ? totalMillis / 1000 : (totalMillis - 999) / 1000)
         let millis = Int(totalMillis - Int64(seconds) * 1000)
         var parts = tm()
@@ -40,6 +40,18 @@ public enum Timestamp {
         put(millis, width: 3)
         out.append(90)  // Z
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The date cut to the millisecond, as ``string(_:)`` writes it: what a value read back from text equals.
+    /// Keep in-memory copies of stored times in this form, so that memory and database never disagree.
+    public static func truncated(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: Double(millisecondsSince1970(date)) / 1000)
+    }
+
+    /// Whole milliseconds since 1970, rounded down. A date parsed from `….345Z` is a double a hair below or above
+    /// .345; the 1 µs allowance keeps it .345 rather than .344.
+    private static func millisecondsSince1970(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000 + 0.001).rounded(.down))
     }
 
     /// Parses an RFC 3339 timestamp with or without fractional seconds; `nil` if it is not one.

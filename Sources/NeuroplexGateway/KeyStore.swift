@@ -15,16 +15,25 @@ import Synchronization
 public final class KeyStore: Sendable {
     private struct Entry: Sendable {
         var key: APIKey
-        var hash: String
+        var digest: KeyDigest
     }
 
     private struct Index: Sendable {
         var byID: [String: Entry] = [:]
-        var idByHash: [String: String] = [:]
+        var byDigest: [KeyDigest: APIKey] = [:]
+        /// Well-formed keys the database did not know when last asked, so that a flood of made-up keys costs a
+        /// query each only once per reload. Bounded; emptied by every reload.
+        var unknown: Set<KeyDigest> = []
+        static let unknownLimit = 10_000
+
+        mutating func noteUnknown(_ digest: KeyDigest) {
+            if unknown.count >= Self.unknownLimit { unknown.removeAll(keepingCapacity: true) }
+            unknown.insert(digest)
+        }
 
         mutating func put(_ entry: Entry) {
             byID[entry.key.id] = entry
-            idByHash[entry.hash] = entry.key.id
+            byDigest[entry.digest] = entry.key
         }
     }
 
@@ -67,7 +76,7 @@ public final class KeyStore: Sendable {
     /// - Throws: `validation_failed` naming the field: an empty or over-long name, no scopes or an unknown one,
     ///   an expiry in the past, a rate limit below 1.
     public func create(_ request: NewAPIKey) async throws -> (key: APIKey, secret: APIKeySecret) {
-        let now = clock.now()
+        let now = Timestamp.truncated(clock.now())  // as the database will hold it
         let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty else { throw NeuroplexError.invalid("name", "name must not be empty") }
         guard name.count <= 200 else { throw NeuroplexError.invalid("name", "name must be at most 200 characters") }
@@ -100,7 +109,7 @@ public final class KeyStore: Sendable {
         let key = APIKey(
             id: Identifier.make(prefix: "key", at: now), name: name, prefix: secret.prefix, scopes: scopes,
             createdAt: now, expiresAt: request.expiresAt, rateLimit: request.rateLimit)
-        let entry = Entry(key: key, hash: secret.hash)
+        let entry = Entry(key: key, digest: secret.digest)
         let scopesJSON = String(decoding: try JSONEncoder().encode(scopes.map(\.rawValue)), as: UTF8.self)
         try await database.sql.insert(into: "api_keys")
             .columns(
@@ -108,7 +117,7 @@ public final class KeyStore: Sendable {
                 "rate_limit", "rate_window_seconds"
             )
             .values(
-                SQLBind(key.id), SQLBind(key.name), SQLBind(key.prefix), SQLBind(entry.hash), SQLBind(scopesJSON),
+                SQLBind(key.id), SQLBind(key.name), SQLBind(key.prefix), SQLBind(entry.digest.hex), SQLBind(scopesJSON),
                 SQLBind(Timestamp.string(now)), SQLBind(key.expiresAt.map(Timestamp.string)),
                 SQLBind(String?.none), SQLBind(key.rateLimit?.limit), SQLBind(key.rateLimit?.windowSeconds)
             )
@@ -134,7 +143,7 @@ public final class KeyStore: Sendable {
     /// One key by id.
     /// - Throws: `not_found` when there is no such key.
     public func get(id: String) async throws -> APIKey {
-        if let entry = index.withLock({ $0.byID[id] }) { return entry.key }
+        if let key = cached(id: id) { return key }
         let row = try await database.sql.select().column("*").from("api_keys").where("id", .equal, id).first()
         guard let row else { throw NeuroplexError.notFound("API key", id: id) }
         let entry = try Self.entry(from: row)
@@ -142,12 +151,17 @@ public final class KeyStore: Sendable {
         return entry.key
     }
 
+    /// The key with this id if it is in memory, without suspending: the fast path of ``get(id:)``.
+    public func cached(id: String) -> APIKey? {
+        index.withLock { $0.byID[id]?.key }
+    }
+
     /// Revokes a key: it stops working at once. Revoking a revoked key changes nothing.
     /// - Throws: `not_found` when there is no such key.
     public func revoke(id: String) async throws {
         var key = try await get(id: id)
         if key.revokedAt != nil { return }
-        let now = clock.now()
+        let now = Timestamp.truncated(clock.now())
         try await database.sql.update("api_keys")
             .set("revoked_at", to: SQLBind(Timestamp.string(now)))
             .where("id", .equal, id)
@@ -169,6 +183,35 @@ public final class KeyStore: Sendable {
     /// - Throws: `unauthenticated`/`invalid_api_key`/`expired_api_key`/`revoked_api_key` (401), or
     ///   `rate_limited` (429) with the seconds to wait.
     public func authenticate(_ presented: String?) async throws -> APIKey {
+        switch try authenticateCached(presented) {
+        case .authenticated(let key):
+            return key
+        case .unknown(let digest):
+            // Created by another node since our last reload?
+            guard
+                let row = try await database.sql.select().column("*").from("api_keys")
+                    .where("secret_hash", .equal, digest.hex).first()
+            else {
+                index.withLock { $0.noteUnknown(digest) }
+                throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
+            }
+            let loaded = try Self.entry(from: row)
+            index.withLock { $0.put(loaded) }
+            return try check(loaded.key)
+        }
+    }
+
+    /// What ``authenticateCached(_:)`` found.
+    public enum CachedAuthentication: Sendable {
+        /// A valid key, in memory.
+        case authenticated(APIKey)
+        /// A well-formed key this node does not hold in memory: ``authenticate(_:)`` looks it up.
+        case unknown(KeyDigest)
+    }
+
+    /// Authenticates from memory without suspending: the per-request fast path of ``authenticate(_:)``.
+    /// - Throws: `unauthenticated` / `invalid_api_key` / `revoked_api_key` / `expired_api_key`, `rate_limited`.
+    public func authenticateCached(_ presented: String?) throws -> CachedAuthentication {
         guard let presented, !presented.isEmpty else {
             throw NeuroplexError(
                 .unauthenticated, code: .unauthenticated, "send an API key as 'Authorization: Bearer <key>'")
@@ -176,35 +219,35 @@ public final class KeyStore: Sendable {
         guard let secret = APIKeySecret(parsing: presented) else {
             throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
         }
-        let hash = secret.hash
-        var entry = index.withLock { index in index.idByHash[hash].flatMap { index.byID[$0] } }
-        if entry == nil {
-            // Created by another node since our last reload?
-            if let row = try await database.sql.select().column("*").from("api_keys")
-                .where("secret_hash", .equal, hash).first()
-            {
-                let loaded = try Self.entry(from: row)
-                index.withLock { $0.put(loaded) }
-                entry = loaded
+        let digest = secret.digest
+        let (key, knownUnknown) = index.withLock { ($0.byDigest[digest], $0.unknown.contains(digest)) }
+        guard let key else {
+            if knownUnknown {
+                throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
             }
+            return .unknown(digest)
         }
-        guard let key = entry?.key else {
-            throw NeuroplexError(.unauthenticated, code: .invalidAPIKey, "the API key is not valid")
-        }
-        let now = clock.now()
+        return .authenticated(try check(key))
+    }
+
+    /// Refuses a revoked or expired key, or one over its rate limit (which this call counts against).
+    private func check(_ key: APIKey) throws -> APIKey {
         if key.revokedAt != nil {
             throw NeuroplexError(.unauthenticated, code: .revokedAPIKey, "the API key has been revoked")
         }
-        if key.isExpired(at: now) {
-            throw NeuroplexError(.unauthenticated, code: .expiredAPIKey, "the API key has expired")
-        }
-        if let rateLimit = key.rateLimit,
-            case .limited(let wait) = limiter.acquire(key: key.id, limit: rateLimit, now: now.timeIntervalSince1970)
-        {
-            throw NeuroplexError(
-                .rateLimited, code: .rateLimited,
-                "this key is over its rate limit of \(rateLimit.limit) requests per \(rateLimit.windowSeconds) s",
-                retryAfterSeconds: wait)
+        if key.expiresAt != nil || key.rateLimit != nil {
+            let now = clock.now()
+            if key.isExpired(at: now) {
+                throw NeuroplexError(.unauthenticated, code: .expiredAPIKey, "the API key has expired")
+            }
+            if let rateLimit = key.rateLimit,
+                case .limited(let wait) = limiter.acquire(key: key.id, limit: rateLimit, now: now.timeIntervalSince1970)
+            {
+                throw NeuroplexError(
+                    .rateLimited, code: .rateLimited,
+                    "this key is over its rate limit of \(rateLimit.limit) requests per \(rateLimit.windowSeconds) s",
+                    retryAfterSeconds: wait)
+            }
         }
         return key
     }
@@ -230,6 +273,10 @@ public final class KeyStore: Sendable {
             expiresAt: try date("expires_at"),
             revokedAt: try date("revoked_at"),
             rateLimit: rateLimit)
-        return Entry(key: key, hash: try row.decode(column: "secret_hash", as: String.self))
+        let stored = try row.decode(column: "secret_hash", as: String.self)
+        guard let digest = KeyDigest(hex: stored) else {
+            throw NeuroplexError(.internal, code: .internal, "api key \(key.id) has a malformed secret_hash")
+        }
+        return Entry(key: key, digest: digest)
     }
 }

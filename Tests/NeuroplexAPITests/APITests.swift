@@ -75,6 +75,16 @@ struct APITests {
             let one = try await client.send(.get, "/keys/\(id)", key: admin)
             #expect(one.json["name"] as? String == "reader" && one.json["key"] == nil)
             #expect((one.json["rateLimit"] as? [String: Any])?["limit"] as? Int == 100)
+            // GET /keys/{id} is a hand-written fast route; it must say exactly what the generated listing says.
+            let listedOne = data.first { $0["id"] as? String == id } ?? [:]
+            #expect(NSDictionary(dictionary: one.json) == NSDictionary(dictionary: listedOne))
+            expectProblem(try await client.send(.get, "/keys/\(id)", key: secret), .forbidden, code: "insufficient_scope")
+            for path in ["/keys", "/keys/\(id)"] {
+                expectProblem(
+                    try await client.send(.get, path, key: admin, headers: [.accept: "text/html"]), .notAcceptable,
+                    code: "not_acceptable")
+                #expect(try await client.send(.get, path, key: admin, headers: [.accept: "text/html, */*;q=0.1"]).status == .ok)
+            }
 
             expectProblem(try await client.send(.get, "/keys", key: secret), .forbidden, code: "insufficient_scope")
             #expect(try await client.send(.delete, "/keys/\(id)", key: admin).status == .noContent)

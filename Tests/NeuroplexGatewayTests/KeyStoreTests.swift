@@ -43,10 +43,17 @@ struct KeyStoreTests {
         let revoked = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(otherSecret.value) }
         #expect(revoked?.code == .revokedAPIKey)
 
-        let unknown = await #expect(throws: NeuroplexError.self) {
-            try await f.keys.authenticate(APIKeySecret.generate().value)
-        }
+        let madeUp = APIKeySecret.generate().value
+        let unknown = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(madeUp) }
         #expect(unknown?.code == .invalidAPIKey)
+        // Asked again, it is refused from memory instead of costing another query, until the next reload.
+        let remembered = #expect(throws: NeuroplexError.self) { try f.keys.authenticateCached(madeUp) }
+        #expect(remembered?.code == .invalidAPIKey)
+        try await f.keys.reload()
+        guard case .unknown = try f.keys.authenticateCached(madeUp) else {
+            Issue.record("after a reload, an unknown key is looked up again")
+            return
+        }
         let missing = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(nil) }
         #expect(missing?.code == .unauthenticated)
         await f.database.close()

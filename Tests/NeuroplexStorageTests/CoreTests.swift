@@ -15,6 +15,17 @@ struct CoreTests {
         #expect(Timestamp.parse("2027-01-15 08:00") == nil)
     }
 
+    @Test("every millisecond reads back and writes out the same, and truncating writes the same text")
+    func timestampRoundTrips() throws {
+        for millis in 0..<1000 {
+            let text = "2026-11-23T12:34:56.\(String(repeating: "0", count: 3 - String(millis).count))\(millis)Z"
+            let parsed = try #require(Timestamp.parse(text))
+            #expect(Timestamp.string(parsed) == text)
+            let precise = Date(timeIntervalSince1970: parsed.timeIntervalSince1970 + 0.0004)
+            #expect(Timestamp.string(Timestamp.truncated(precise)) == text)
+        }
+    }
+
     @Test("ids made later sort later")
     func idsSortByTime() {
         let earlier = Identifier.make(prefix: "key", at: Date(timeIntervalSince1970: 1_000))

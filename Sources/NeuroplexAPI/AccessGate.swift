@@ -1,33 +1,32 @@
-import Foundation
 import HTTPTypes
+import Hummingbird
 import NeuroplexCore
 import NeuroplexGateway
-import OpenAPIRuntime
 
-/// Checks the API key and the scope of every operation, as the contract declares it (`x-neuroplex-scope`).
+/// Checks the API key and the scope of one route, as the contract declares it (`x-neuroplex-scope`).
 ///
-/// It runs as an OpenAPI server middleware because only there is the operation known by its id. An operation
-/// the table does not know is refused: forgetting to declare a scope never opens a route.
-struct AuthMiddleware: ServerMiddleware {
+/// ``RouterTransport`` puts one in front of every operation it registers, with the rule looked up once at
+/// registration: an operation the contract gives no scope stops the server from starting, so forgetting to
+/// declare one never opens a route.
+struct AccessGate: Sendable {
+    let access: OpenAPIDocument.Access
     let keys: KeyStore
-    let access: [String: OpenAPIDocument.Access]
 
-    func intercept(
-        _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
-        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
-    ) async throws -> (HTTPResponse, HTTPBody?) {
-        guard let rule = access[operationID] else {
-            throw NeuroplexError(.internal, code: .internal, "operation \(operationID) has no declared scope")
+    /// The key that may call the route; `nil` for an open route.
+    /// - Throws: 401 without a valid key, 403 without the scope, 429 over the key's rate limit.
+    func admit(_ request: Request) async throws -> APIKey? {
+        guard case .scope(let needed) = access else { return nil }
+        let token = Self.bearerToken(request.headers[.authorization])
+        let key: APIKey
+        switch try keys.authenticateCached(token) {
+        case .authenticated(let cached): key = cached
+        case .unknown: key = try await keys.authenticate(token)
         }
-        guard case .scope(let needed) = rule else { return try await next(request, body, metadata) }
-        let key = try await keys.authenticate(Self.bearerToken(request.headerFields[.authorization]))
         guard key.scopes.grant(needed) else {
             throw NeuroplexError(
                 .forbidden, code: .forbidden, "this key lacks the scope '\(needed.rawValue)' that this route needs")
         }
-        return try await RequestScope.$current.withValue(RequestScope(key: key)) {
-            try await next(request, body, metadata)
-        }
+        return key
     }
 
     /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or `nil`.
@@ -51,4 +50,5 @@ struct AuthMiddleware: ServerMiddleware {
             end = bytes.index(before: end)
         }
         return start < end ? String(header[start..<end]) : nil
-    }}
+    }
+}

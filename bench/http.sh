@@ -47,10 +47,11 @@ text = sys.stdin.read()
 def ms(v):
     m = re.match(r"([\d.]+)(us|ms|s)", v); n = float(m.group(1))
     return n / 1000 if m.group(2) == "us" else n * 1000 if m.group(2) == "s" else n
-if not re.search(r"99%\s+\d", text):
+if not re.search(r"^\s+99%\s+\d", text, re.M):
     sys.exit("wrk reported no latencies:\n" + text)
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", text).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+# Anchored: the thread-stats table above also has percentages (a "86.50%" must not be read as the p50).
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1)); p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors.group(1) if errors else 0}")'
 }

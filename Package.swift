@@ -37,12 +37,29 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit", from: "2.17.0"),
         .package(url: "https://github.com/jpsim/Yams", "5.4.0"..<"7.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Shared vocabulary: errors with stable codes, ids, JSON values, pagination, configuration.
         .target(
             name: "NeuroplexCore",
             dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Delta-state CRDTs (counters, sets, maps, text, graphs) as plain values: no I/O, no clocks of their own.
+        .target(
+            name: "NeuroplexCRDT",
+            dependencies: ["NeuroplexCore"],
+            swiftSettings: strict
+        ),
+        // The memory engine: key-value store, CRDT objects, transactions, change stream, write-ahead log.
+        .target(
+            name: "NeuroplexMemory",
+            dependencies: [
+                "NeuroplexCore",
+                "NeuroplexCRDT",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -135,6 +152,18 @@ let package = Package(
             dependencies: ["NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SQLKit", package: "sql-kit")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexCRDTTests",
+            dependencies: ["NeuroplexCRDT", "NeuroplexCore",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexMemoryTests",
+            dependencies: ["NeuroplexMemory", "NeuroplexCRDT", "NeuroplexCore", "NeuroplexTestSupport",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -20,8 +20,10 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
         case forbidden
         /// The named resource does not exist.
         case notFound
-        /// The request conflicts with the current state (version mismatch, duplicate).
+        /// The request conflicts with the current state (wrong type, duplicate, a lost transaction).
         case conflict
+        /// A condition the client attached to the request (an expected version, "only if absent") did not hold.
+        case preconditionFailed
         /// The client sent too much.
         case payloadTooLarge
         /// The body is in a format the route does not take.

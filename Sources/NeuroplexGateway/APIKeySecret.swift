@@ -60,7 +60,7 @@ public struct APIKeySecret: Sendable, Equatable {
     }
 
     /// The checksum of the bytes before the last `_`, as 6 base-62 characters.
-    static func checksum(of body: some Sequence<UInt8>) -> String {
+    static func checksum(of body: some Collection<UInt8>) -> String {
         Identifier.base62(UInt64(CRC32.checksum(body)), width: checksumLength)
     }
 }
@@ -116,20 +116,5 @@ public struct KeyDigest: Hashable, Sendable {
         hasher.combine(words.1)
         hasher.combine(words.2)
         hasher.combine(words.3)
-    }
-}
-
-/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as used by zlib.
-enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { index in
-        var crc = UInt32(index)
-        for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        return crc
-    }
-
-    static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = (crc >> 8) ^ table[Int((crc ^ UInt32(byte)) & 0xFF)] }
-        return crc ^ 0xFFFF_FFFF
     }
 }

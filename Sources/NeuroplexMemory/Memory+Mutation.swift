@@ -1,0 +1,91 @@
+import Foundation
+import NeuroplexCore
+import Synchronization
+
+extension Memory {
+    /// What a write decides to do with a key, given its current record.
+    enum Mutation {
+        case keep
+        case put(JSONValue, expiresAt: Int64?)
+        case remove
+        case expire
+    }
+
+    /// The one write path: decides under the key's shard lock, orders the change under the log lock (sequence
+    /// number, log record, change event), applies it, and — with sync durability — waits for the disk.
+    ///
+    /// `decide` sees the live record (or, with `allowExpired`, the stored one even if expired) and the time in ms.
+    func mutate(
+        _ key: String, allowExpired: Bool = false, _ decide: (Record?, Int64) throws -> Mutation
+    ) async throws -> WriteResult {
+        let now = clock.milliseconds()
+        let (result, position, log) = try shard(for: key).withLock {
+            shard -> (WriteResult, UInt64?, WriteAheadLog?) in
+            let stored = shard.records[key]
+            let live = stored.flatMap { $0.isLive(at: now) ? $0 : nil }
+            let current = allowExpired ? stored : live
+            let mutation = try decide(current, now)
+            let previous = current?.value
+            switch mutation {
+            case .keep:
+                return (
+                    WriteResult(
+                        version: live?.version, value: live?.value, expiresAt: live.flatMap(\.expiresAt).map(Self.date),
+                        previous: previous), nil, nil
+                )
+            case .put(let value, let expiresAt):
+                let (sequence, position, log) = commit(now: now) { sequence in
+                    (
+                        Self.encodePut(sequence: sequence, key: key, value: value, expiresAt: expiresAt),
+                        ChangeEvent(
+                            sequence: sequence, type: live == nil ? .insert : .update, key: key, value: value,
+                            previousValue: live?.value, version: sequence, timestamp: Self.date(now),
+                            nodeId: configuration.nodeID)
+                    )
+                }
+                shard.records[key] = Record(value: value, version: sequence, expiresAt: expiresAt)
+                return (
+                    WriteResult(version: sequence, value: value, expiresAt: expiresAt.map(Self.date), previous: previous),
+                    position, log
+                )
+            case .remove, .expire:
+                guard stored != nil else { return (WriteResult(previous: nil), nil, nil) }
+                let kind: ChangeEvent.Kind = if case .expire = mutation { .expire } else { .delete }
+                let (_, position, log) = commit(now: now) { sequence in
+                    (
+                        Self.encodeRemove(sequence: sequence, key: key),
+                        ChangeEvent(
+                            sequence: sequence, type: kind, key: key, value: nil, previousValue: stored?.value,
+                            version: sequence, timestamp: Self.date(now), nodeId: configuration.nodeID)
+                    )
+                }
+                shard.records[key] = nil
+                return (WriteResult(previous: previous), position, log)
+            }
+        }
+        if let position, let log, configuration.durability == .sync {
+            try await log.waitUntilDurable(position)
+        }
+        if let log, log.length > configuration.snapshotAfterLogBytes {
+            try await writeSnapshot()
+        }
+        return result
+    }
+
+    /// Takes the next sequence number, appends the record to the log and publishes the event, in one step.
+    private func commit(
+        now: Int64, _ make: (UInt64) -> (record: [UInt8], event: ChangeEvent)
+    ) -> (UInt64, UInt64?, WriteAheadLog?) {
+        logState.withLock { state in
+            state.sequence += 1
+            let sequence = state.sequence
+            let (record, event) = make(sequence)
+            let position = state.log?.append(record)
+            reapEndedWatchers(&state)
+            Self.publish(event, into: &state, historyLimit: configuration.historyLimit)
+            return (sequence, position, state.log)
+        }
+    }
+
+    static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import Logging
+import NeuroplexCore
+import Synchronization
+
+/// Files in the memory directory:
+/// - `snapshot-<sequence>.bin`: every record as of that sequence number (framed like the log; a header frame
+///   first and a footer frame with the record count last, so a torn snapshot is recognised and ignored);
+/// - `wal-<sequence>.log`: the changes after that sequence number.
+///
+/// A snapshot is written to a temporary file, synced and renamed; only then are the older log and snapshot
+/// removed. Recovery loads the newest complete snapshot and replays every log from its sequence number on.
+extension Memory {
+    enum RecordTag: UInt8 {
+        case put = 1
+        case remove = 2
+        case snapshotHeader = 0x10
+        case snapshotFooter = 0x11
+    }
+
+    // MARK: Encoding
+
+    static func encodePut(sequence: UInt64, key: String, value: JSONValue, expiresAt: Int64?) -> [UInt8] {
+        var out: [UInt8] = [RecordTag.put.rawValue]
+        out.reserveCapacity(32 + key.utf8.count)
+        put64(sequence, into: &out)
+        put64(UInt64(bitPattern: expiresAt ?? -1), into: &out)
+        WriteAheadLog.put(UInt32(key.utf8.count), into: &out)
+        out.append(contentsOf: key.utf8)
+        value.write(into: &out)
+        return out
+    }
+
+    static func encodeRemove(sequence: UInt64, key: String) -> [UInt8] {
+        var out: [UInt8] = [RecordTag.remove.rawValue]
+        put64(sequence, into: &out)
+        out.append(contentsOf: key.utf8)
+        return out
+    }
+
+    static func put64(_ value: UInt64, into out: inout [UInt8]) {
+        WriteAheadLog.put(UInt32(truncatingIfNeeded: value), into: &out)
+        WriteAheadLog.put(UInt32(truncatingIfNeeded: value >> 32), into: &out)
+    }
+
+    static func get64(_ data: [UInt8], _ offset: Int) -> UInt64 {
+        UInt64(WriteAheadLog.get(data, offset)) | UInt64(WriteAheadLog.get(data, offset + 4)) << 32
+    }
+
+    /// A decoded log or snapshot record.
+    enum Decoded {
+        case put(sequence: UInt64, key: String, record: Record)
+        case remove(sequence: UInt64, key: String)
+        case header(sequence: UInt64)
+        case footer(count: UInt64)
+    }
+
+    static func decode(_ payload: [UInt8]) throws -> Decoded {
+        guard let first = payload.first, let tag = RecordTag(rawValue: first) else {
+            throw POSIXFailure("unknown record type in the memory log")
+        }
+        switch tag {
+        case .put:
+            guard payload.count >= 21 else { throw POSIXFailure("short put record") }
+            let sequence = get64(payload, 1)
+            let expires = Int64(bitPattern: get64(payload, 9))
+            let keyLength = Int(WriteAheadLog.get(payload, 17))
+            guard payload.count >= 21 + keyLength else { throw POSIXFailure("short put record") }
+            let key = String(decoding: payload[21..<(21 + keyLength)], as: UTF8.self)
+            let value = try JSONValue.parse(payload[(21 + keyLength)...])
+            return .put(
+                sequence: sequence, key: key,
+                record: Record(value: value, version: sequence, expiresAt: expires < 0 ? nil : expires))
+        case .remove:
+            guard payload.count >= 9 else { throw POSIXFailure("short remove record") }
+            return .remove(sequence: get64(payload, 1), key: String(decoding: payload[9...], as: UTF8.self))
+        case .snapshotHeader:
+            return .header(sequence: get64(payload, 1))
+        case .snapshotFooter:
+            return .footer(count: get64(payload, 1))
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Loads the newest complete snapshot, replays the logs after it, and opens the newest log for appending.
+    func recover(from directory: String) async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        func sequence(_ name: String, _ prefix: String, _ suffix: String) -> UInt64? {
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+            return UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+        }
+        let snapshots = names.compactMap { sequence($0, "snapshot-", ".bin") }.sorted(by: >)
+        let logs = names.compactMap { sequence($0, "wal-", ".log") }.sorted()
+
+        var base: UInt64 = 0
+        var loaded: [String: Record] = [:]
+        for candidate in snapshots {
+            let path = (directory as NSString).appendingPathComponent("snapshot-\(candidate).bin")
+            if let records = try? Self.readSnapshot(path) {
+                loaded = records
+                base = candidate
+                break
+            }
+            logger.warning("ignoring an incomplete memory snapshot", metadata: ["file": "\(path)"])
+        }
+        var latest = base
+        var openLog: WriteAheadLog?
+        for start in logs {
+            let path = (directory as NSString).appendingPathComponent("wal-\(start).log")
+            let (log, payloads) = try WriteAheadLog.open(path: path)
+            for payload in payloads {
+                switch try Self.decode(payload) {
+                case .put(let sequence, let key, let record) where sequence > base:
+                    loaded[key] = record
+                    latest = max(latest, sequence)
+                case .remove(let sequence, let key) where sequence > base:
+                    loaded[key] = nil
+                    latest = max(latest, sequence)
+                default:
+                    break
+                }
+            }
+            if start == logs.last { openLog = log } else { await log.shutdown() }
+        }
+        if openLog == nil {
+            openLog = try WriteAheadLog.open(path: (directory as NSString).appendingPathComponent("wal-\(base).log")).0
+        }
+        for (key, record) in loaded {
+            shard(for: key).withLock { $0.records[key] = record }
+        }
+        logState.withLock { state in
+            state.sequence = latest
+            state.log = openLog
+        }
+        if !loaded.isEmpty || latest > 0 {
+            logger.info(
+                "memory recovered",
+                metadata: ["keys": "\(loaded.count)", "sequence": "\(latest)", "snapshot": "\(base)"])
+        }
+    }
+
+    static func readSnapshot(_ path: String) throws -> [String: Record] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw POSIXFailure("read \(path)") }
+        let (frames, _) = WriteAheadLog.frames(in: Array(data))
+        guard let first = frames.first, case .header = try decode(first),
+            let last = frames.last, case .footer(let count) = try decode(last), count == UInt64(frames.count - 2)
+        else { throw POSIXFailure("incomplete snapshot \(path)") }
+        var records: [String: Record] = [:]
+        records.reserveCapacity(frames.count)
+        for frame in frames.dropFirst().dropLast() {
+            if case .put(_, let key, let record) = try decode(frame) { records[key] = record }
+        }
+        return records
+    }
+
+    // MARK: Snapshots
+
+    /// Writes every record to a new snapshot and starts a new log; then removes the older files.
+    /// Concurrent callers do not queue up: one snapshot at a time, the others return at once.
+    func writeSnapshot() async throws {
+        guard let directory = configuration.directory else { return }
+        guard snapshotting.withLock({ running in defer { running = true }; return !running }) else { return }
+        defer { snapshotting.withLock { $0 = false } }
+
+        // Freeze: with every shard and the log locked, copy the dictionaries (copy-on-write, so O(shards)) and
+        // switch to a new log, so that the snapshot plus the new log hold exactly everything.
+        let (copies, sequence, oldLog) = try lockAll { () throws -> (UInt64, WriteAheadLog?) in
+            try logState.withLock { state in
+                let sequence = state.sequence
+                let old = state.log
+                let path = (directory as NSString).appendingPathComponent("wal-\(sequence).log")
+                if old?.path == path { return (sequence, nil) }  // nothing written since the last snapshot
+                state.log = try WriteAheadLog.open(path: path).0
+                return (sequence, old)
+            }
+        }
+        await oldLog?.shutdown()
+
+        var out: [UInt8] = []
+        var count: UInt64 = 0
+        func frame(_ payload: [UInt8]) {
+            WriteAheadLog.put(UInt32(payload.count), into: &out)
+            WriteAheadLog.put(CRC32.checksum(payload), into: &out)
+            out.append(contentsOf: payload)
+        }
+        var header: [UInt8] = [RecordTag.snapshotHeader.rawValue]
+        Self.put64(sequence, into: &header)
+        frame(header)
+        for shard in copies {
+            for (key, record) in shard {
+                frame(Self.encodePut(sequence: record.version, key: key, value: record.value, expiresAt: record.expiresAt))
+                count += 1
+            }
+        }
+        var footer: [UInt8] = [RecordTag.snapshotFooter.rawValue]
+        Self.put64(count, into: &footer)
+        frame(footer)
+
+        let final = (directory as NSString).appendingPathComponent("snapshot-\(sequence).bin")
+        let temporary = final + ".tmp"
+        try Self.writeDurably(out, to: temporary)
+        guard rename(temporary, final) == 0 else { throw POSIXFailure("rename \(temporary)") }
+        Self.syncDirectory(directory)
+
+        // Older snapshots and logs are now covered by this snapshot.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let isOld =
+                (name.hasPrefix("snapshot-") && name != "snapshot-\(sequence).bin" && name.hasSuffix(".bin"))
+                || (name.hasPrefix("wal-") && name != "wal-\(sequence).log")
+            if isOld { try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+        }
+    }
+
+    /// Runs `body` with every shard locked, and returns each shard's records as they were then.
+    private func lockAll(
+        _ body: () throws -> (UInt64, WriteAheadLog?)
+    ) throws -> ([[String: Record]], UInt64, WriteAheadLog?) {
+        var copies: [[String: Record]] = []
+        func nest(_ index: Int) throws -> (UInt64, WriteAheadLog?) {
+            if index == shards.count { return try body() }
+            return try shards[index].withLock { shard in
+                copies.append(shard.records)
+                return try nest(index + 1)
+            }
+        }
+        let (sequence, old) = try nest(0)
+        return (copies, sequence, old)
+    }
+
+    static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXFailure("create \(path)") }
+        defer { Foundation.close(descriptor) }
+        try bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIXFailure("write \(path)")
+                }
+                offset += written
+            }
+        }
+        guard fsync(descriptor) == 0 else { throw POSIXFailure("sync \(path)") }
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let descriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        Foundation.close(descriptor)
+    }
+}

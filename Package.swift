@@ -98,6 +98,7 @@ let package = Package(
                 "NeuroplexCore",
                 "NeuroplexStorage",
                 "NeuroplexGateway",
+                "NeuroplexMemory",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

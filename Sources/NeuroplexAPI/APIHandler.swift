@@ -1,11 +1,13 @@
 import Foundation
 import NeuroplexCore
 import NeuroplexGateway
+import NeuroplexMemory
 import OpenAPIRuntime
 
 /// The operations of the contract, translating between the generated types and the engines.
 struct APIHandler: APIProtocol {
     let keys: KeyStore
+    let memory: Memory
     let readiness: Readiness
     let metrics: ServerMetrics
     let clock: any WallClock

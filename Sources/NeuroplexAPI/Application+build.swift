@@ -3,39 +3,73 @@ import Foundation
 public import Logging
 public import NeuroplexCore
 public import NeuroplexGateway
+public import NeuroplexMemory
 public import NeuroplexStorage
 import OpenAPIRuntime
 import ServiceLifecycle
 
-/// The engines and shared state of one running server, opened from its configuration.
-///
-/// `buildApplication` assembles the HTTP application around it; the CLI uses it directly for operator commands
-/// such as `neuroplex keys create`, which work on the data directory without a running server.
-public struct Platform: Sendable {
+/// The database and the API keys alone: what operator commands (`neuroplex keys ...`) open. They may run beside a
+/// live server, so they never touch engine files such as the memory log, which only the server may write.
+public struct KeyAdministration: Sendable {
     public let configuration: ServerConfiguration
     public let database: Database
     public let keys: KeyStore
-    public let blobs: BlobStore
 
-    /// Opens the database, applies the migrations, and loads the engines.
+    /// Opens the database, applies the migrations, and loads the keys.
     public static func open(
         _ configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger
-    ) async throws -> Platform {
+    ) async throws -> KeyAdministration {
         let database = try await Database.open(
             .init(dataDirectory: configuration.dataDirectory, url: configuration.databaseURL), logger: logger)
         do {
             try await database.migrate(GatewayMigrations.all, logger: logger)
             let keys = try await KeyStore(database: database, clock: clock, logger: logger)
-            let blobs = try BlobStore(directory: (configuration.dataDirectory as NSString).appendingPathComponent("blobs"))
-            return Platform(configuration: configuration, database: database, keys: keys, blobs: blobs)
+            return KeyAdministration(configuration: configuration, database: database, keys: keys)
         } catch {
             await database.close()
             throw error
         }
     }
 
-    /// Closes the database. The platform must not be used afterwards.
-    public func close() async {
+    /// Closes the database.
+    public func close() async { await database.close() }
+}
+
+/// The engines and shared state of one running server, opened from its configuration.
+public struct Platform: Sendable {
+    public let configuration: ServerConfiguration
+    public let database: Database
+    public let keys: KeyStore
+    public let blobs: BlobStore
+    public let memory: Memory
+
+    /// Opens the database, applies the migrations, and loads the engines.
+    public static func open(
+        _ configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger
+    ) async throws -> Platform {
+        let administration = try await KeyAdministration.open(configuration, clock: clock, logger: logger)
+        do {
+            let directory = configuration.dataDirectory as NSString
+            let blobs = try BlobStore(directory: directory.appendingPathComponent("blobs"))
+            let memory = try await Memory(
+                configuration: .init(directory: directory.appendingPathComponent("memory")), clock: clock,
+                logger: logger)
+            return Platform(
+                configuration: configuration, database: administration.database, keys: administration.keys,
+                blobs: blobs, memory: memory)
+        } catch {
+            await administration.close()
+            throw error
+        }
+    }
+
+    /// Snapshots the memory engine and closes the database. The platform must not be used afterwards.
+    public func close(logger: Logger) async {
+        do {
+            try await memory.close()
+        } catch {
+            logger.error("could not snapshot the memory engine", metadata: ["error": "\(error)"])
+        }
         await database.close()
     }
 }
@@ -57,6 +91,7 @@ public func buildApplication(
         let services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),
             KeyCacheRefresher(keys: platform.keys, logger: logger),
+            MemoryExpirySweeper(memory: platform.memory, logger: logger),
         ]
         return Application(
             router: router,
@@ -65,7 +100,7 @@ public func buildApplication(
             services: services,
             logger: logger)
     } catch {
-        await platform.close()
+        await platform.close(logger: logger)
         throw error
     }
 }
@@ -82,6 +117,7 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
 
     let handler = APIHandler(
         keys: platform.keys,
+        memory: platform.memory,
         readiness: Readiness(checks: [
             DatabaseCheck(database: platform.database),
             DiskSpaceCheck(directory: platform.configuration.dataDirectory),
@@ -123,8 +159,28 @@ struct PlatformCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        await platform.close()
+        await platform.close(logger: logger)
         logger.info("platform closed")
+    }
+}
+
+/// Removes expired memory keys every second (reads already ignore them; this reclaims their memory and publishes
+/// their `expire` changes).
+struct MemoryExpirySweeper: Service {
+    let memory: Memory
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                do {
+                    try await memory.removeExpired()
+                } catch {
+                    logger.warning("could not remove expired memory keys", metadata: ["error": "\(error)"])
+                }
+            }
+        }
     }
 }
 

@@ -66,7 +66,7 @@ struct OpenAPIDocument: Sendable {
         for path in paths.keys.sorted() {
             guard let item = paths[path] as? [String: Any] else { continue }
             let shared = item["parameters"] as? [Any] ?? []
-            for method in ["get", "put", "post", "patch", "delete"] {
+            for method in ["get", "head", "put", "post", "patch", "delete"] {
                 guard let op = item[method] as? [String: Any], let id = op["operationId"] as? String else { continue }
                 guard let declared = op["x-neuroplex-scope"] as? String else {
                     throw NeuroplexError(

@@ -86,6 +86,7 @@ extension Memory {
     /// Loads the newest complete snapshot, replays the logs after it, and opens the newest log for appending.
     func recover(from directory: String) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try lockDirectory(directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
         func sequence(_ name: String, _ prefix: String, _ suffix: String) -> UInt64? {
             guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
@@ -138,6 +139,29 @@ extension Memory {
             logger.info(
                 "memory recovered",
                 metadata: ["keys": "\(loaded.count)", "sequence": "\(latest)", "snapshot": "\(base)"])
+        }
+    }
+
+    /// Takes an exclusive lock on the directory for this process's lifetime (released by ``close()`` or exit):
+    /// two processes writing one log would corrupt it.
+    private func lockDirectory(_ directory: String) throws {
+        let path = (directory as NSString).appendingPathComponent("LOCK")
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXFailure("open \(path)") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            Foundation.close(descriptor)
+            throw NeuroplexError(
+                .unavailable, code: .unavailable,
+                "another process is using the memory directory \(directory); stop it first")
+        }
+        directoryLock.withLock { $0 = descriptor }
+    }
+
+    /// Releases the directory lock.
+    func unlockDirectory() {
+        directoryLock.withLock { descriptor in
+            if descriptor >= 0 { Foundation.close(descriptor) }
+            descriptor = -1
         }
     }
 

@@ -63,6 +63,8 @@ public final class Memory: Sendable {
     let clock: any WallClock
     let logger: Logger
     let snapshotting = Mutex(false)
+    /// The descriptor holding the memory directory's `flock`, or -1.
+    let directoryLock = Mutex<Int32>(-1)
     /// Watchers whose streams ended (consumer gone). Kept apart from the log lock because a stream may end while
     /// that lock is held (finishing it runs its termination handler at once); reaped on the next change.
     let endedWatchers = Mutex<[UInt64]>([])
@@ -84,6 +86,8 @@ public final class Memory: Sendable {
         }
     }
 
+    deinit { unlockDirectory() }
+
     /// Writes a snapshot (so the next start replays nothing) and stops the log. The engine must not be used after.
     public func close() async throws {
         if configuration.directory != nil {
@@ -95,6 +99,7 @@ public final class Memory: Sendable {
             return state.log
         }
         await log?.shutdown()
+        unlockDirectory()
     }
 
     // MARK: Reading

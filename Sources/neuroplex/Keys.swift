@@ -12,17 +12,17 @@ struct Keys: AsyncParsableCommand {
         abstract: "Create, list and revoke API keys directly in the data directory's database.",
         subcommands: [Create.self, List.self, Revoke.self])
 
-    /// Opens the platform quietly (warnings only), runs `body`, and closes it.
-    static func withPlatform<T>(_ storage: StorageOptions, _ body: (Platform) async throws -> T) async throws -> T {
+    /// Opens the key store quietly (warnings only), runs `body`, and closes it.
+    static func withKeyStore<T>(_ storage: StorageOptions, _ body: (KeyStore) async throws -> T) async throws -> T {
         var logger = Logger(label: "neuroplex")
         logger.logLevel = .warning
-        let platform = try await Platform.open(try await storage.load(), logger: logger)
+        let administration = try await KeyAdministration.open(try await storage.load(), logger: logger)
         do {
-            let result = try await body(platform)
-            await platform.close()
+            let result = try await body(administration.keys)
+            await administration.close()
             return result
         } catch {
-            await platform.close()
+            await administration.close()
             throw error
         }
     }
@@ -53,7 +53,7 @@ struct Keys: AsyncParsableCommand {
                 let request = NewAPIKey(
                     name: name, scopes: scopes, expiresAt: expiry,
                     rateLimit: rateLimit.map { RateLimit(limit: $0, windowSeconds: rateWindow) })
-                let (key, secret) = try await Keys.withPlatform(storage) { try await $0.keys.create(request) }
+                let (key, secret) = try await Keys.withKeyStore(storage) { try await $0.create(request) }
                 FileHandle.standardError.write(
                     Data("created \(key.id) (\(key.scopes.map(\.rawValue).joined(separator: ","))); the key is shown only now:\n".utf8))
                 print(secret.value)
@@ -67,11 +67,11 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let keys = try await Keys.withPlatform(storage) { platform in
+                let keys = try await Keys.withKeyStore(storage) { keys in
                     var all: [APIKey] = []
                     var cursor: String?
                     repeat {
-                        let page = try await platform.keys.list(PageRequest(limit: 1000, cursor: cursor))
+                        let page = try await keys.list(PageRequest(limit: 1000, cursor: cursor))
                         all += page.items
                         cursor = page.nextCursor
                     } while cursor != nil
@@ -95,7 +95,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                try await Keys.withPlatform(storage) { try await $0.keys.revoke(id: id) }
+                try await Keys.withKeyStore(storage) { try await $0.revoke(id: id) }
                 print("revoked \(id)")
             }
         }

@@ -1,0 +1,141 @@
+import Foundation
+import NeuroplexCore
+import NeuroplexMemory
+import OpenAPIRuntime
+
+/// The memory operations: translation between the generated types and the ``Memory`` engine.
+extension APIHandler {
+    func getMemoryValue(_ input: Operations.GetMemoryValue.Input) async throws -> Operations.GetMemoryValue.Output {
+        guard let entry = memory.get(input.path.key) else { throw NeuroplexError.notFound("key", id: input.path.key) }
+        return .ok(.init(body: .json(try Self.schema(entry))))
+    }
+
+    func headMemoryValue(_ input: Operations.HeadMemoryValue.Input) async throws -> Operations.HeadMemoryValue.Output {
+        memory.exists(input.path.key) ? .ok(.init()) : .notFound(.init())
+    }
+
+    func setMemoryValue(_ input: Operations.SetMemoryValue.Input) async throws -> Operations.SetMemoryValue.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let condition: WriteCondition
+        switch (body.ifVersion, body.ifAbsent) {
+        case (.some, true):
+            throw NeuroplexError.invalid("ifAbsent", "ifVersion and ifAbsent cannot be combined")
+        case (.some(let version), _):
+            condition = .ifVersion(UInt64(clamping: version))
+        case (nil, true):
+            condition = .ifAbsent
+        default:
+            condition = .none
+        }
+        let result = try await memory.set(
+            input.path.key, try Self.json(body.value, field: "value"), ttl: body.ttl, condition: condition)
+        return .ok(.init(body: .json(Self.written(input.path.key, result))))
+    }
+
+    func deleteMemoryValue(_ input: Operations.DeleteMemoryValue.Input) async throws
+        -> Operations.DeleteMemoryValue.Output
+    {
+        .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.key)))))
+    }
+
+    func incrementMemoryValue(_ input: Operations.IncrementMemoryValue.Input) async throws
+        -> Operations.IncrementMemoryValue.Output
+    {
+        var delta: Double?
+        if case .json(let body) = input.body { delta = body.delta }
+        return .ok(.init(body: .json(try await add(input.path.key, delta ?? 1, sign: 1))))
+    }
+
+    func decrementMemoryValue(_ input: Operations.DecrementMemoryValue.Input) async throws
+        -> Operations.DecrementMemoryValue.Output
+    {
+        var delta: Double?
+        if case .json(let body) = input.body { delta = body.delta }
+        return .ok(.init(body: .json(try await add(input.path.key, delta ?? 1, sign: -1))))
+    }
+
+    func compareAndSwapMemoryValue(_ input: Operations.CompareAndSwapMemoryValue.Input) async throws
+        -> Operations.CompareAndSwapMemoryValue.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        var expected = try body.expected.map { try Self.json($0, field: "expected") }
+        if expected == .null { expected = nil }
+        let (swapped, version) = try await memory.compareAndSwap(
+            input.path.key, expected: expected, new: try Self.json(body.value, field: "value"), ttl: body.ttl)
+        return .ok(.init(body: .json(.init(swapped: swapped, version: version.map { Int64(clamping: $0) }))))
+    }
+
+    func getMemoryValues(_ input: Operations.GetMemoryValues.Input) async throws -> Operations.GetMemoryValues.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        var entries: [String: JSONValue] = [:]
+        for entry in memory.get(body.keys) { entries[entry.key] = entry.value }
+        return .ok(.init(body: .json(.init(entries: try Self.container(.object(entries))))))
+    }
+
+    func setMemoryValues(_ input: Operations.SetMemoryValues.Input) async throws -> Operations.SetMemoryValues.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        guard case .object(let entries) = try Self.json(body.entries, field: "entries") else {
+            throw NeuroplexError.invalid("entries", "entries must be an object of key → value")
+        }
+        var versions: [String: Int64] = [:]
+        for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
+            versions[key] = Int64(clamping: try await memory.set(key, value, ttl: body.ttl).version ?? 0)
+        }
+        return .ok(.init(body: .json(.init(versions: .init(additionalProperties: versions)))))
+    }
+
+    func deleteMemoryValues(_ input: Operations.DeleteMemoryValues.Input) async throws
+        -> Operations.DeleteMemoryValues.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        var results: [String: Bool] = [:]
+        for key in body.keys { results[key] = try await memory.delete(key) }
+        return .ok(.init(body: .json(.init(results: .init(additionalProperties: results)))))
+    }
+
+    func scanMemory(_ input: Operations.ScanMemory.Input) async throws -> Operations.ScanMemory.Output {
+        let request = try PageRequest(limit: input.query.limit, cursor: input.query.cursor)
+        let page = memory.scan(GlobPattern(input.query.pattern ?? "*"), limit: request.limit, after: request.after)
+        return .ok(.init(body: .json(.init(
+            entries: try page.items.map(Self.schema),
+            nextCursor: page.nextCursor.map { PageRequest.cursor(after: $0) }))))
+    }
+
+    // MARK: Translation
+
+    private func add(_ key: String, _ delta: Double, sign: Double) async throws -> Components.Schemas.MemoryNumber {
+        guard delta.isFinite else { throw NeuroplexError.invalid("delta", "delta must be a finite number") }
+        let signed = delta * sign
+        let value: JSONValue =
+            signed == signed.rounded() && abs(signed) < 9.0e15 ? .int(Int64(signed)) : .double(signed)
+        let result = try await memory.increment(key, by: value)
+        return .init(value: result.value?.numberValue ?? 0, version: Int64(clamping: result.version ?? 0))
+    }
+
+    static let jsonRequired = NeuroplexError(
+        .unsupportedMediaType, code: .unsupportedMediaType, "send the body as application/json")
+
+    static func schema(_ entry: MemoryEntry) throws -> Components.Schemas.MemoryEntry {
+        .init(
+            key: entry.key, value: try container(entry.value), version: Int64(clamping: entry.version),
+            expiresAt: entry.expiresAt)
+    }
+
+    static func written(_ key: String, _ result: WriteResult) -> Components.Schemas.MemoryWriteResult {
+        .init(key: key, version: Int64(clamping: result.version ?? 0), expiresAt: result.expiresAt)
+    }
+
+    /// A generated free-form JSON value (or object) as a ``JSONValue``.
+    static func json(_ container: some Encodable, field: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(CompactJSONEncoder().encode(container))
+        } catch {
+            throw NeuroplexError.invalid(field, "\(field) is not a JSON value this server can store: \(error)")
+        }
+    }
+
+    /// A ``JSONValue`` as the generated free-form container.
+    static func container<T: Decodable>(_ value: JSONValue) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(value.bytes))
+    }
+}

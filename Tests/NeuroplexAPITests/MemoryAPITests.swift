@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NeuroplexAPI
+import NeuroplexStorage
+import NeuroplexTestSupport
+import Testing
+
+@Suite("Memory over HTTP")
+struct MemoryAPITests {
+    @Test("key-value: write, read, conditions, counters, CAS, batches, scan, scopes")
+    func keyValue() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            let put = try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":{"name":"Alice","age":30}}"#)
+            #expect(put.status == .ok)
+            let version = try #require(put.json["version"] as? Int)
+            let got = try await client.send(.get, "/memory/kv/user:1", key: admin)
+            #expect((got.json["value"] as? [String: Any])?["age"] as? Int == 30 && got.json["version"] as? Int == version)
+            #expect(try await client.send(.head, "/memory/kv/user:1", key: admin).status == .ok)
+            #expect(try await client.send(.head, "/memory/kv/nope", key: admin).status == .notFound)
+            expectProblem(try await client.send(.get, "/memory/kv/nope", key: admin), .notFound, code: "not_found")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":1,"ifVersion":\#(version + 100)}"#),
+                .preconditionFailed, code: "precondition_failed")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":1,"ifAbsent":true}"#),
+                .preconditionFailed, code: "precondition_failed")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"ttl":5}"#), .badRequest,
+                code: "validation_failed")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":1,"ttl":-1}"#),
+                .unprocessableContent, code: "validation_failed")
+            #expect((try await client.send(.get, "/memory/kv/user:1", key: admin).json["value"] as? [String: Any])?["name"] as? String == "Alice")
+
+            _ = try await client.send(.put, "/memory/kv/visits", key: admin, json: #"{"value":10}"#)
+            #expect(try await client.send(.post, "/memory/kv/visits/increment", key: admin, json: #"{"delta":5}"#).json["value"] as? Int == 15)
+            #expect(try await client.send(.post, "/memory/kv/visits/decrement", key: admin).json["value"] as? Int == 14)
+            expectProblem(
+                try await client.send(.post, "/memory/kv/user:1/increment", key: admin, json: #"{"delta":1}"#), .conflict,
+                code: "wrong_type")
+            #expect(try await client.send(.post, "/memory/kv/visits/cas", key: admin, json: #"{"expected":14,"value":1}"#).json["swapped"] as? Bool == true)
+            #expect(try await client.send(.post, "/memory/kv/visits/cas", key: admin, json: #"{"expected":14,"value":2}"#).json["swapped"] as? Bool == false)
+
+            #expect(try await client.send(.post, "/memory/batch/set", key: admin, json: #"{"entries":{"b:1":1,"b:2":[2],"b:3":"3"}}"#).status == .ok)
+            let many = try await client.send(.post, "/memory/batch/get", key: admin, json: #"{"keys":["b:1","b:2","b:9"]}"#)
+            #expect((many.json["entries"] as? [String: Any])?.keys.sorted() == ["b:1", "b:2"])
+            let first = try await client.send(.get, "/memory/scan?pattern=b:*&limit=2", key: admin)
+            let cursor = try #require(first.json["nextCursor"] as? String)
+            let second = try await client.send(.get, "/memory/scan?pattern=b:*&limit=2&cursor=\(cursor)", key: admin)
+            let keys = ((first.json["entries"] as? [[String: Any]] ?? []) + (second.json["entries"] as? [[String: Any]] ?? []))
+                .compactMap { $0["key"] as? String }
+            #expect(keys == ["b:1", "b:2", "b:3"])
+            let deleted = try await client.send(.post, "/memory/batch/delete", key: admin, json: #"{"keys":["b:1","b:9"]}"#)
+            #expect(deleted.json["results"] as? [String: Bool] == ["b:1": true, "b:9": false])
+
+            // Scopes: a read-only key reads but cannot write.
+            let created = try await client.send(.post, "/keys", key: admin, json: #"{"name":"reader","scopes":["memory:read"]}"#)
+            let reader = try #require(created.json["key"] as? String)
+            #expect(try await client.send(.get, "/memory/kv/visits", key: reader).status == .ok)
+            expectProblem(
+                try await client.send(.put, "/memory/kv/visits", key: reader, json: #"{"value":0}"#), .forbidden,
+                code: "insufficient_scope")
+        }
+    }
+
+    @Test("acknowledged memory writes are there after a restart on the same data directory")
+    func restart() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let admin: String
+        do {
+            let app = try await buildApplication(configuration, logger: quietLogger)
+            admin = try adminKey(configuration)
+            try await app.test(.router) { client in
+                for index in 0..<20 {
+                    _ = try await client.send(.put, "/memory/kv/k\(index)", key: admin, json: #"{"value":\#(index)}"#)
+                }
+            }
+        }
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        try await app.test(.router) { client in
+            let read = try await client.send(.get, "/memory/kv/k19", key: admin)
+            #expect(read.json["value"] as? Int == 19)
+        }
+    }
+}

@@ -14,6 +14,8 @@ extension Memory {
     enum RecordTag: UInt8 {
         case put = 1
         case remove = 2
+        /// Several puts and removes that happened atomically (a transaction): `[UInt32 length][part]...`.
+        case group = 3
         case snapshotHeader = 0x10
         case snapshotFooter = 0x11
     }
@@ -53,6 +55,7 @@ extension Memory {
         case remove(sequence: UInt64, key: String)
         case header(sequence: UInt64)
         case footer(count: UInt64)
+        case group([Decoded])
     }
 
     static func decode(_ payload: [UInt8]) throws -> Decoded {
@@ -74,6 +77,16 @@ extension Memory {
         case .remove:
             guard payload.count >= 9 else { throw POSIXFailure("short remove record") }
             return .remove(sequence: get64(payload, 1), key: String(decoding: payload[9...], as: UTF8.self))
+        case .group:
+            var parts: [Decoded] = []
+            var offset = 1
+            while offset + 4 <= payload.count {
+                let length = Int(WriteAheadLog.get(payload, offset))
+                guard offset + 4 + length <= payload.count else { throw POSIXFailure("short group record") }
+                parts.append(try decode(Array(payload[(offset + 4)..<(offset + 4 + length)])))
+                offset += 4 + length
+            }
+            return .group(parts)
         case .snapshotHeader:
             return .header(sequence: get64(payload, 1))
         case .snapshotFooter:
@@ -111,18 +124,21 @@ extension Memory {
         for start in logs {
             let path = (directory as NSString).appendingPathComponent("wal-\(start).log")
             let (log, payloads) = try WriteAheadLog.open(path: path)
-            for payload in payloads {
-                switch try Self.decode(payload) {
+            func apply(_ decoded: Decoded) {
+                switch decoded {
                 case .put(let sequence, let key, let record) where sequence > base:
                     loaded[key] = record
                     latest = max(latest, sequence)
                 case .remove(let sequence, let key) where sequence > base:
                     loaded[key] = nil
                     latest = max(latest, sequence)
+                case .group(let parts):
+                    parts.forEach(apply)
                 default:
                     break
                 }
             }
+            for payload in payloads { apply(try Self.decode(payload)) }
             if start == logs.last { openLog = log } else { await log.shutdown() }
         }
         if openLog == nil {
@@ -190,14 +206,15 @@ extension Memory {
 
         // Freeze: with every shard and the log locked, copy the dictionaries (copy-on-write, so O(shards)) and
         // switch to a new log, so that the snapshot plus the new log hold exactly everything.
-        let (copies, sequence, oldLog) = try lockAll { () throws -> (UInt64, WriteAheadLog?) in
-            try logState.withLock { state in
+        let (copies, sequence, oldLog) = try withShardsLocked(Array(shards.indices)) { held in
+            try logState.withLock { state -> ([[String: Record]], UInt64, WriteAheadLog?) in
+                let copies = held.keys.sorted().map { held[$0]!.pointee.records }
                 let sequence = state.sequence
                 let old = state.log
                 let path = (directory as NSString).appendingPathComponent("wal-\(sequence).log")
-                if old?.path == path { return (sequence, nil) }  // nothing written since the last snapshot
+                if old?.path == path { return (copies, sequence, nil) }  // nothing written since the last snapshot
                 state.log = try WriteAheadLog.open(path: path).0
-                return (sequence, old)
+                return (copies, sequence, old)
             }
         }
         await oldLog?.shutdown()
@@ -235,22 +252,6 @@ extension Memory {
                 || (name.hasPrefix("wal-") && name != "wal-\(sequence).log")
             if isOld { try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
         }
-    }
-
-    /// Runs `body` with every shard locked, and returns each shard's records as they were then.
-    private func lockAll(
-        _ body: () throws -> (UInt64, WriteAheadLog?)
-    ) throws -> ([[String: Record]], UInt64, WriteAheadLog?) {
-        var copies: [[String: Record]] = []
-        func nest(_ index: Int) throws -> (UInt64, WriteAheadLog?) {
-            if index == shards.count { return try body() }
-            return try shards[index].withLock { shard in
-                copies.append(shard.records)
-                return try nest(index + 1)
-            }
-        }
-        let (sequence, old) = try nest(0)
-        return (copies, sequence, old)
     }
 
     static func writeDurably(_ bytes: [UInt8], to path: String) throws {

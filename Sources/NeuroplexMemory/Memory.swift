@@ -63,6 +63,8 @@ public final class Memory: Sendable {
     let clock: any WallClock
     let logger: Logger
     let snapshotting = Mutex(false)
+    /// Open interactive transactions by id.
+    let transactions = Mutex<[String: Transaction]>([:])
     /// The descriptor holding the memory directory's `flock`, or -1.
     let directoryLock = Mutex<Int32>(-1)
     /// Watchers whose streams ended (consumer gone). Kept apart from the log lock because a stream may end while
@@ -189,9 +191,6 @@ public final class Memory: Sendable {
     /// - Throws: `wrong_type` when the value is not a number, `validation_failed` on overflow or a non-number delta.
     public func increment(_ key: String, by delta: JSONValue) async throws -> WriteResult {
         try validate(key: key)
-        guard delta.numberValue != nil else {
-            throw NeuroplexError.invalid("delta", "delta must be a number, not \(delta.typeName)")
-        }
         return try await mutate(key) { current, _ in
             let base: JSONValue = current?.value ?? .int(0)
             return .put(try Self.add(base, delta, key: key), expiresAt: current?.expiresAt)
@@ -287,6 +286,9 @@ public final class Memory: Sendable {
     }
 
     static func add(_ base: JSONValue, _ delta: JSONValue, key: String) throws -> JSONValue {
+        guard delta.numberValue != nil else {
+            throw NeuroplexError.invalid("delta", "delta must be a number, not \(delta.typeName)")
+        }
         var base = base
         if case .string(let text) = base, let integer = Int64(text) { base = .int(integer) }
         switch (base, delta) {
@@ -307,11 +309,7 @@ public final class Memory: Sendable {
 
     // MARK: Internals
 
-    func shard(for key: String) -> LockedShard {
-        var hasher = Hasher()
-        hasher.combine(key)
-        return shards[Int(UInt(bitPattern: hasher.finalize()) % UInt(Self.shardCount))]
-    }
+    func shard(for key: String) -> LockedShard { shards[shardIndex(for: key)] }
 }
 
 /// A live key and its value.

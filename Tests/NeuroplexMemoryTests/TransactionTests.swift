@@ -1,0 +1,99 @@
+import Foundation
+import NeuroplexCore
+import NeuroplexMemory
+import NeuroplexTestSupport
+import Testing
+
+@Suite("Memory batches and transactions")
+struct TransactionTests {
+    func open(_ directory: String? = nil) async throws -> Memory {
+        try await Memory(configuration: .init(directory: directory), clock: ManualWallClock(), logger: quietLogger)
+    }
+
+    @Test("a batch reports each operation; without continueOnError it stops at the first failure")
+    func batches() async throws {
+        let memory = try await open()
+        try await memory.set("user", ["name": "x"])
+        let operations: [MemoryOperation] = [
+            .set("acct", 100), .increment("acct", by: 5), .increment("user", by: 1), .get("acct"),
+        ]
+        let all = await memory.executeBatch(operations, continueOnError: true)
+        #expect(all.total == 4 && all.successful == 3 && all.failed == 1 && !all.success)
+        #expect(all.errors.first?.index == 2 && all.errors.first?.error.code == .wrongType)
+        #expect(all.results[3] == 105)
+        let stopped = await memory.executeBatch([.delete("acct"), .increment("user", by: 1), .set("later", 1)])
+        #expect(stopped.successful == 1 && stopped.failed == 1 && stopped.results[2] == nil)
+        #expect(memory.get("later") == nil && memory.get("acct") == nil)
+        try await memory.close()
+    }
+
+    @Test("serializable: of two transactions that read and write one key, the second to commit loses")
+    func serializableConflict() async throws {
+        let memory = try await open()
+        try await memory.set("acct:a", 100)
+        let first = try memory.beginTransaction(isolation: .serializable)
+        let second = try memory.beginTransaction(isolation: .serializable)
+        let balance = try #require(try memory.transactionGet(first, "acct:a")?.numberValue)
+        _ = try memory.transactionGet(second, "acct:a")
+        try memory.transactionSet(first, "acct:a", .int(Int64(balance) - 30))
+        try memory.transactionSet(second, "acct:a", .int(Int64(balance) - 50))
+        #expect(memory.get("acct:a")?.value == 100)  // nothing visible before commit
+        try await memory.commit(first)
+        let conflict = await #expect(throws: NeuroplexError.self) { try await memory.commit(second) }
+        #expect(conflict?.code == .transactionConflict)
+        #expect(memory.get("acct:a")?.value == 70)
+        // The loser is gone; so is a rolled-back transaction.
+        #expect(throws: NeuroplexError.self) { try memory.transactionGet(second, "acct:a") }
+        let third = try memory.beginTransaction()
+        try memory.transactionSet(third, "acct:a", 0)
+        try memory.transactionDelete(third, "other")
+        try memory.rollback(third)
+        #expect(memory.get("acct:a")?.value == 70)
+        try await memory.close()
+    }
+
+    @Test("isolation levels: read committed sees new commits, repeatable read does not; read-only refuses writes")
+    func isolation() async throws {
+        let memory = try await open()
+        try await memory.set("k", 1)
+        let committed = try memory.beginTransaction(isolation: .readCommitted)
+        let repeatable = try memory.beginTransaction(isolation: .repeatableRead)
+        #expect(try memory.transactionGet(committed, "k") == 1)
+        #expect(try memory.transactionGet(repeatable, "k") == 1)
+        try await memory.set("k", 2)
+        #expect(try memory.transactionGet(committed, "k") == 2)
+        #expect(try memory.transactionGet(repeatable, "k") == 1)
+        #expect(try memory.transactionIncrement(committed, "k", by: 10) == 12)
+        try await memory.commit(committed)  // read committed: no validation
+        #expect(memory.get("k")?.value == 12)
+        let readOnly = try memory.beginTransaction(readOnly: true)
+        let refused = #expect(throws: NeuroplexError.self) { try memory.transactionSet(readOnly, "k", 0) }
+        #expect(refused?.code == .readOnlyTransaction)
+        try await memory.close()
+    }
+
+    @Test("atomic transactions apply all or nothing, and survive a restart as a whole")
+    func atomicTransactions() async throws {
+        let directory = makeTemporaryDirectory()
+        do {
+            let memory = try await open(directory)
+            try await memory.set("from", 100)
+            let version = try #require(memory.get("from")?.version)
+            let moved = try await memory.atomic(
+                conditions: [MemoryCondition(key: "from", version: version), MemoryCondition(key: "to", exists: false)],
+                operations: [.increment("from", by: -40), .set("to", 40), .get("from")])
+            #expect(moved.succeeded && moved.results[2] == 60)
+            let refused = try await memory.atomic(
+                conditions: [MemoryCondition(key: "from", version: version)], operations: [.set("from", 0)])
+            #expect(!refused.succeeded && memory.get("from")?.value == 60)
+            // A failing operation (wrong type) stops the whole group.
+            await #expect(throws: NeuroplexError.self) {
+                try await memory.atomic(conditions: [], operations: [.set("a", 1), .increment("to", by: .string("x"))])
+        }
+        #expect(memory.get("a") == nil)
+        }
+        let reopened = try await open(directory)  // the first instance "crashed" without closing
+        #expect(reopened.get("from")?.value == 60 && reopened.get("to")?.value == 40)
+        try await reopened.close()
+    }
+}

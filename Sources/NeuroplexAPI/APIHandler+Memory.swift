@@ -105,11 +105,13 @@ extension APIHandler {
 
     private func add(_ key: String, _ delta: Double, sign: Double) async throws -> Components.Schemas.MemoryNumber {
         guard delta.isFinite else { throw NeuroplexError.invalid("delta", "delta must be a finite number") }
-        let signed = delta * sign
-        let value: JSONValue =
-            signed == signed.rounded() && abs(signed) < 9.0e15 ? .int(Int64(signed)) : .double(signed)
-        let result = try await memory.increment(key, by: value)
+        let result = try await memory.increment(key, by: Self.number(delta * sign))
         return .init(value: result.value?.numberValue ?? 0, version: Int64(clamping: result.version ?? 0))
+    }
+
+    /// A number from the contract (a double) as a JSON value: whole numbers stay exact integers.
+    static func number(_ value: Double) -> JSONValue {
+        value == value.rounded() && abs(value) < 9.0e15 ? .int(Int64(value)) : .double(value)
     }
 
     static let jsonRequired = NeuroplexError(
@@ -137,5 +139,114 @@ extension APIHandler {
     /// A ``JSONValue`` as the generated free-form container.
     static func container<T: Decodable>(_ value: JSONValue) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(value.bytes))
+    }
+}
+
+/// Batches and transactions.
+extension APIHandler {
+    func executeMemoryBatch(_ input: Operations.ExecuteMemoryBatch.Input) async throws
+        -> Operations.ExecuteMemoryBatch.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let operations = try body.operations.enumerated().map { try Self.operation($1, at: "operations[\($0)]") }
+        let outcome = await memory.executeBatch(operations, continueOnError: body.continueOnError ?? false)
+        return .ok(.init(body: .json(.init(
+            success: outcome.success, totalOperations: outcome.total, successfulOperations: outcome.successful,
+            failedOperations: outcome.failed,
+            errors: outcome.errors.map {
+                .init(index: $0.index, key: $0.key, code: $0.error.code.rawValue, message: $0.error.message)
+            },
+            durationMs: outcome.durationMs,
+            results: try outcome.results.map { try Self.container($0 ?? .null) }))))
+    }
+
+    func beginMemoryTransaction(_ input: Operations.BeginMemoryTransaction.Input) async throws
+        -> Operations.BeginMemoryTransaction.Output
+    {
+        var body: Components.Schemas.MemoryTransactionRequest?
+        if case .json(let sent) = input.body { body = sent }
+        let isolation = IsolationLevel(rawValue: body?.isolation?.rawValue ?? "read_committed") ?? .readCommitted
+        let readOnly = body?.readOnly ?? false
+        let id = try memory.beginTransaction(
+            isolation: isolation, timeout: Double(body?.timeoutMs ?? 30_000) / 1000, readOnly: readOnly)
+        return .created(.init(body: .json(.init(id: id, isolation: isolation.rawValue, readOnly: readOnly))))
+    }
+
+    func runAtomicMemoryTransaction(_ input: Operations.RunAtomicMemoryTransaction.Input) async throws
+        -> Operations.RunAtomicMemoryTransaction.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let operations = try body.operations.enumerated().map { try Self.operation($1, at: "operations[\($0)]") }
+        let conditions = try (body.conditions ?? []).enumerated().map { index, condition in
+            MemoryCondition(
+                key: condition.key, version: condition.version.map { UInt64(clamping: $0) }, exists: condition.exists,
+                value: try condition.value.map { try Self.json($0, field: "conditions[\(index)].value") })
+        }
+        let (succeeded, results) = try await memory.atomic(conditions: conditions, operations: operations)
+        return .ok(.init(body: .json(.init(succeeded: succeeded, results: try results.map { try Self.container($0) }))))
+    }
+
+    func getMemoryTransactionValue(_ input: Operations.GetMemoryTransactionValue.Input) async throws
+        -> Operations.GetMemoryTransactionValue.Output
+    {
+        guard let value = try memory.transactionGet(input.path.id, input.path.key) else {
+            throw NeuroplexError.notFound("key", id: input.path.key)
+        }
+        return .ok(.init(body: .json(.init(key: input.path.key, value: try Self.container(value)))))
+    }
+
+    func setMemoryTransactionValue(_ input: Operations.SetMemoryTransactionValue.Input) async throws
+        -> Operations.SetMemoryTransactionValue.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        if body.ifVersion != nil || body.ifAbsent != nil {
+            throw NeuroplexError.invalid(
+                "ifVersion", "conditions do not apply inside a transaction; its isolation level decides conflicts")
+        }
+        try memory.transactionSet(
+            input.path.id, input.path.key, try Self.json(body.value, field: "value"), ttl: body.ttl)
+        return .noContent(.init())
+    }
+
+    func deleteMemoryTransactionValue(_ input: Operations.DeleteMemoryTransactionValue.Input) async throws
+        -> Operations.DeleteMemoryTransactionValue.Output
+    {
+        try memory.transactionDelete(input.path.id, input.path.key)
+        return .noContent(.init())
+    }
+
+    func commitMemoryTransaction(_ input: Operations.CommitMemoryTransaction.Input) async throws
+        -> Operations.CommitMemoryTransaction.Output
+    {
+        var versions: [String: Int64] = [:]
+        for (key, result) in try await memory.commit(input.path.id) {
+            versions[key] = Int64(clamping: result.version ?? 0)
+        }
+        return .ok(.init(body: .json(.init(versions: .init(additionalProperties: versions)))))
+    }
+
+    func rollbackMemoryTransaction(_ input: Operations.RollbackMemoryTransaction.Input) async throws
+        -> Operations.RollbackMemoryTransaction.Output
+    {
+        try memory.rollback(input.path.id)
+        return .noContent(.init())
+    }
+
+    /// A batch or transaction operation of the contract as the engine's.
+    static func operation(_ sent: Components.Schemas.MemoryOperation, at field: String) throws -> MemoryOperation {
+        let delta = sent.delta ?? 1
+        guard delta.isFinite else { throw NeuroplexError.invalid("\(field).delta", "delta must be a finite number") }
+        switch sent.op {
+        case .get: return .get(sent.key)
+        case .exists: return .exists(sent.key)
+        case .delete: return .delete(sent.key)
+        case .increment: return .increment(sent.key, by: number(delta))
+        case .decrement: return .increment(sent.key, by: number(-delta))
+        case .set:
+            guard let value = sent.value else {
+                throw NeuroplexError.invalid("\(field).value", "a set operation needs a value")
+            }
+            return .set(sent.key, try json(value, field: "\(field).value"), ttl: sent.ttl)
+        }
     }
 }

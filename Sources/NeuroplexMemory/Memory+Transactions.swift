@@ -252,11 +252,12 @@ extension Memory {
         return sum
     }
 
-    /// Applies the transaction's writes atomically, after validating what its isolation level promises.
+    /// Applies the transaction's writes atomically, after validating what its isolation level promises; returns
+    /// each written key with what the write did, in the order the transaction first wrote them.
     /// - Throws: `transaction_conflict` (and nothing is written) when a key it depended on changed meanwhile;
     ///   `transaction_not_found` for an unknown, finished or timed-out transaction.
     @discardableResult
-    public func commit(_ id: String) async throws -> [WriteResult] {
+    public func commit(_ id: String) async throws -> [(key: String, result: WriteResult)] {
         let transaction = try withTransaction(id, remove: true) { $0 }
         var watched: [String: Record?] = [:]
         switch transaction.isolation {
@@ -274,11 +275,12 @@ extension Memory {
             }
         }
         do {
-            return try await applyAtomically(keys: Array(watched.keys), check: { current in
+            let results = try await applyAtomically(keys: Array(watched.keys), check: { current in
                 for (key, seen) in watched where current[key]?.version != seen?.version {
                     throw Conflict(key: key)
                 }
             }, writes)
+            return Array(zip(transaction.order, results)).map { (key: $0.0, result: $0.1) }
         } catch let conflict as Conflict {
             throw NeuroplexError(
                 .conflict, code: .transactionConflict,

@@ -68,6 +68,50 @@ struct MemoryAPITests {
         }
     }
 
+    @Test("batches report each operation; serializable transactions conflict; atomic transactions are all or nothing")
+    func batchesAndTransactions() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            _ = try await client.send(.put, "/memory/kv/name", key: admin, json: #"{"value":"x"}"#)
+            let batch = try await client.send(
+                .post, "/memory/batch", key: admin,
+                json: #"{"operations":[{"op":"set","key":"a","value":100},{"op":"increment","key":"a","delta":5},{"op":"increment","key":"name"},{"op":"get","key":"a"}],"continueOnError":true}"#)
+            #expect(batch.json["totalOperations"] as? Int == 4 && batch.json["failedOperations"] as? Int == 1)
+            #expect((batch.json["results"] as? [Any])?[3] as? Int == 105)
+            #expect(((batch.json["errors"] as? [[String: Any]])?.first)?["code"] as? String == "wrong_type")
+            expectProblem(
+                try await client.send(.post, "/memory/batch", key: admin, json: #"{"operations":[{"op":"fly","key":"a"}]}"#),
+                .badRequest, code: "validation_failed")
+
+            let t1 = try #require(try await client.send(.post, "/memory/transactions", key: admin, json: #"{"isolation":"serializable"}"#).json["id"] as? String)
+            let t2 = try #require(try await client.send(.post, "/memory/transactions", key: admin, json: #"{"isolation":"serializable"}"#).json["id"] as? String)
+            #expect(try await client.send(.get, "/memory/transactions/\(t1)/kv/a", key: admin).json["value"] as? Int == 105)
+            _ = try await client.send(.get, "/memory/transactions/\(t2)/kv/a", key: admin)
+            #expect(try await client.send(.put, "/memory/transactions/\(t1)/kv/a", key: admin, json: #"{"value":75}"#).status == .noContent)
+            _ = try await client.send(.put, "/memory/transactions/\(t2)/kv/a", key: admin, json: #"{"value":55}"#)
+            #expect(try await client.send(.post, "/memory/transactions/\(t1)/commit", key: admin).status == .ok)
+            expectProblem(
+                try await client.send(.post, "/memory/transactions/\(t2)/commit", key: admin), .conflict,
+                code: "transaction_conflict")
+            expectProblem(
+                try await client.send(.post, "/memory/transactions/\(t2)/rollback", key: admin), .notFound,
+                code: "transaction_not_found")
+            #expect(try await client.send(.get, "/memory/kv/a", key: admin).json["value"] as? Int == 75)
+
+            let refused = try await client.send(
+                .post, "/memory/transactions/atomic", key: admin,
+                json: #"{"conditions":[{"key":"a","value":1}],"operations":[{"op":"set","key":"a","value":0}]}"#)
+            #expect(refused.json["succeeded"] as? Bool == false)
+            let applied = try await client.send(
+                .post, "/memory/transactions/atomic", key: admin,
+                json: #"{"conditions":[{"key":"a","value":75},{"key":"b","exists":false}],"operations":[{"op":"decrement","key":"a","delta":25},{"op":"set","key":"b","value":25}]}"#)
+            #expect(applied.json["succeeded"] as? Bool == true)
+            #expect(try await client.send(.get, "/memory/kv/a", key: admin).json["value"] as? Int == 50)
+        }
+    }
+
     @Test("acknowledged memory writes are there after a restart on the same data directory")
     func restart() async throws {
         let configuration = try await testConfiguration(.sqlite)

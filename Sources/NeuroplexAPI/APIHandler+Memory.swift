@@ -250,3 +250,61 @@ extension APIHandler {
         }
     }
 }
+
+/// Change streams as Server-Sent Events.
+extension APIHandler {
+    func watchMemory(_ input: Operations.WatchMemory.Input) async throws -> Operations.WatchMemory.Output {
+        let since = try input.query.since.map { try Self.position($0) }
+        return .ok(.init(body: .textEventStream(
+            try Self.eventStream(memory, GlobPattern(input.query.pattern ?? "*"), since: since))))
+    }
+
+    func memoryChanges(_ input: Operations.MemoryChanges.Input) async throws -> Operations.MemoryChanges.Output {
+        .ok(.init(body: .textEventStream(
+            try Self.eventStream(memory, .all, since: try Self.position(input.query.since ?? 0)))))
+    }
+
+    private static func position(_ since: Int64) throws -> UInt64 {
+        guard since >= 0 else { throw NeuroplexError.invalid("since", "since must not be negative") }
+        return UInt64(since)
+    }
+
+    /// The watch as SSE frames. A position no longer retained is refused before the stream starts (a 409 rather
+    /// than an error event); a watcher that lags gets one `event: error` frame with the problem, then the end.
+    static func eventStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?) throws -> HTTPBody {
+        if let since { _ = try memory.changes(since: since, limit: 1) }
+        let frames = ServerSentChanges(changes: memory.watch(pattern, since: since))
+        return HTTPBody(frames, length: .unknown, iterationBehavior: .single)
+    }
+}
+
+/// Change events as SSE frames (`id:` and `data:` lines). Ends the stream with one `event: error` frame carrying
+/// the problem when the watch ends with an error (a lagging watcher), so the client knows to resume.
+struct ServerSentChanges: AsyncSequence, Sendable {
+    typealias Element = ArraySlice<UInt8>
+    let changes: AsyncThrowingStream<ChangeEvent, any Error>
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<ChangeEvent, any Error>.AsyncIterator
+        var finished = false
+
+        mutating func next() async throws -> ArraySlice<UInt8>? {
+            guard !finished else { return nil }
+            do {
+                guard let change = try await base.next() else { return nil }
+                var frame = Array("id: \(change.sequence)\ndata: ".utf8)
+                frame += try CompactJSONEncoder().encode(change)
+                frame += Array("\n\n".utf8)
+                return ArraySlice(frame)
+            } catch let error as NeuroplexError {
+                finished = true
+                var frame = Array("event: error\ndata: ".utf8)
+                frame += try CompactJSONEncoder().encode(["code": error.code.rawValue, "detail": error.message])
+                frame += Array("\n\n".utf8)
+                return ArraySlice(frame)
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: changes.makeAsyncIterator()) }
+}

@@ -308,3 +308,55 @@ struct ServerSentChanges: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: changes.makeAsyncIterator()) }
 }
+
+/// Export and import as NDJSON.
+extension APIHandler {
+    func exportMemory(_ input: Operations.ExportMemory.Input) async throws -> Operations.ExportMemory.Output {
+        var out: [UInt8] = []
+        for entry in memory.export(GlobPattern(input.query.pattern ?? "*")) {
+            out += try CompactJSONEncoder().encode(entry)
+            out.append(UInt8(ascii: "\n"))
+        }
+        return .ok(.init(body: .applicationXNdjson(HTTPBody(out))))
+    }
+
+    func importMemory(_ input: Operations.ImportMemory.Input) async throws -> Operations.ImportMemory.Output {
+        guard case .applicationXNdjson(let body) = input.body else {
+            throw NeuroplexError(.unsupportedMediaType, code: .unsupportedMediaType, "send the entries as application/x-ndjson")
+        }
+        let bytes = try await [UInt8](collecting: body, upTo: Int.max)
+        var entries: [ExportedEntry] = []
+        for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let field = "line \(index + 1)"
+            guard line.contains(where: { $0 != 0x20 && $0 != 0x0D && $0 != 0x09 }) else { continue }
+            let object: JSONValue
+            do {
+                object = try JSONValue.parse(line)
+            } catch let error as JSONParseError {
+                throw NeuroplexError(.badRequest, code: .invalidJSON, "\(field): \(error)", field: field)
+            }
+            guard case .string(let key)? = object["key"], let value = object["value"] else {
+                throw NeuroplexError.invalid(field, "\(field): each entry needs a string key and a value")
+            }
+            var version: UInt64 = 1
+            if let sent = object["version"] {
+                guard case .int(let number) = sent, number > 0 else {
+                    throw NeuroplexError.invalid(field, "\(field): version must be a positive integer")
+                }
+                version = UInt64(number)
+            }
+            var expiresAt: Date?
+            if let sent = object["expiresAt"], sent != .null {
+                guard case .string(let text) = sent, let date = Timestamp.parse(text) else {
+                    throw NeuroplexError.invalid(field, "\(field): expiresAt must be an RFC 3339 timestamp")
+                }
+                expiresAt = date
+            }
+            var type = "kv"
+            if case .string(let sent)? = object["type"] { type = sent }
+            entries.append(ExportedEntry(type: type, key: key, value: value, version: version, expiresAt: expiresAt))
+        }
+        let summary = try await memory.importEntries(entries)
+        return .ok(.init(body: .json(.init(imported: summary.imported, skipped: summary.skipped))))
+    }
+}

@@ -7,6 +7,8 @@ extension Memory {
     enum Mutation {
         case keep
         case put(JSONValue, expiresAt: Int64?)
+        /// A put that keeps a given version (imports); later writes of any key get higher versions.
+        case restore(JSONValue, expiresAt: Int64?, version: UInt64)
         case remove
         case expire
     }
@@ -33,19 +35,22 @@ extension Memory {
                         version: live?.version, value: live?.value, expiresAt: live.flatMap(\.expiresAt).map(Self.date),
                         previous: previous), nil, nil
                 )
-            case .put(let value, let expiresAt):
-                let (sequence, position, log) = commit(now: now) { sequence in
+            case .put(let value, let expiresAt), .restore(let value, let expiresAt, _):
+                var kept: UInt64?
+                if case .restore(_, _, let version) = mutation { kept = version }
+                let (sequence, position, log) = commit(now: now, atLeast: kept ?? 0) { sequence in
                     (
-                        Self.encodePut(sequence: sequence, key: key, value: value, expiresAt: expiresAt),
+                        Self.encodePut(sequence: sequence, version: kept, key: key, value: value, expiresAt: expiresAt),
                         ChangeEvent(
                             sequence: sequence, type: live == nil ? .insert : .update, key: key, value: value,
-                            previousValue: live?.value, version: sequence, timestamp: Self.date(now),
+                            previousValue: live?.value, version: kept ?? sequence, timestamp: Self.date(now),
                             nodeId: configuration.nodeID)
                     )
                 }
-                shard.records[key] = Record(value: value, version: sequence, expiresAt: expiresAt)
+                let version = kept ?? sequence
+                shard.records[key] = Record(value: value, version: version, expiresAt: expiresAt)
                 return (
-                    WriteResult(version: sequence, value: value, expiresAt: expiresAt.map(Self.date), previous: previous),
+                    WriteResult(version: version, value: value, expiresAt: expiresAt.map(Self.date), previous: previous),
                     position, log
                 )
             case .remove, .expire:
@@ -73,10 +78,12 @@ extension Memory {
     }
 
     /// Takes the next sequence number, appends the record to the log and publishes the event, in one step.
+    /// `atLeast` moves the sequence past a restored version first, so versions stay unique and growing.
     private func commit(
-        now: Int64, _ make: (UInt64) -> (record: [UInt8], event: ChangeEvent)
+        now: Int64, atLeast floor: UInt64 = 0, _ make: (UInt64) -> (record: [UInt8], event: ChangeEvent)
     ) -> (UInt64, UInt64?, WriteAheadLog?) {
         logState.withLock { state in
+            state.sequence = max(state.sequence, floor)
             state.sequence += 1
             let sequence = state.sequence
             let (record, event) = make(sequence)

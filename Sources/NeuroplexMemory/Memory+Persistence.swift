@@ -22,10 +22,15 @@ extension Memory {
 
     // MARK: Encoding
 
-    static func encodePut(sequence: UInt64, key: String, value: JSONValue, expiresAt: Int64?) -> [UInt8] {
+    /// `[1][sequence][version][expiresAt or -1][key length][key][value JSON]`. The version is the sequence
+    /// number of the write, except for imported entries, which keep the version they were exported with.
+    static func encodePut(
+        sequence: UInt64, version: UInt64? = nil, key: String, value: JSONValue, expiresAt: Int64?
+    ) -> [UInt8] {
         var out: [UInt8] = [RecordTag.put.rawValue]
-        out.reserveCapacity(32 + key.utf8.count)
+        out.reserveCapacity(40 + key.utf8.count)
         put64(sequence, into: &out)
+        put64(version ?? sequence, into: &out)
         put64(UInt64(bitPattern: expiresAt ?? -1), into: &out)
         WriteAheadLog.put(UInt32(key.utf8.count), into: &out)
         out.append(contentsOf: key.utf8)
@@ -64,16 +69,17 @@ extension Memory {
         }
         switch tag {
         case .put:
-            guard payload.count >= 21 else { throw POSIXFailure("short put record") }
+            guard payload.count >= 29 else { throw POSIXFailure("short put record") }
             let sequence = get64(payload, 1)
-            let expires = Int64(bitPattern: get64(payload, 9))
-            let keyLength = Int(WriteAheadLog.get(payload, 17))
-            guard payload.count >= 21 + keyLength else { throw POSIXFailure("short put record") }
-            let key = String(decoding: payload[21..<(21 + keyLength)], as: UTF8.self)
-            let value = try JSONValue.parse(payload[(21 + keyLength)...])
+            let version = get64(payload, 9)
+            let expires = Int64(bitPattern: get64(payload, 17))
+            let keyLength = Int(WriteAheadLog.get(payload, 25))
+            guard payload.count >= 29 + keyLength else { throw POSIXFailure("short put record") }
+            let key = String(decoding: payload[29..<(29 + keyLength)], as: UTF8.self)
+            let value = try JSONValue.parse(payload[(29 + keyLength)...])
             return .put(
                 sequence: sequence, key: key,
-                record: Record(value: value, version: sequence, expiresAt: expires < 0 ? nil : expires))
+                record: Record(value: value, version: version, expiresAt: expires < 0 ? nil : expires))
         case .remove:
             guard payload.count >= 9 else { throw POSIXFailure("short remove record") }
             return .remove(sequence: get64(payload, 1), key: String(decoding: payload[9...], as: UTF8.self))
@@ -231,7 +237,9 @@ extension Memory {
         frame(header)
         for shard in copies {
             for (key, record) in shard {
-                frame(Self.encodePut(sequence: record.version, key: key, value: record.value, expiresAt: record.expiresAt))
+                frame(
+                    Self.encodePut(
+                        sequence: record.version, key: key, value: record.value, expiresAt: record.expiresAt))
                 count += 1
             }
         }

@@ -97,3 +97,32 @@ struct TransactionTests {
         try await reopened.close()
     }
 }
+
+@Suite("Memory export and import")
+struct ExportImportTests {
+    @Test("an export imports into another store with versions and expiry kept; importing again changes nothing")
+    func roundTrip() async throws {
+        let clock = ManualWallClock()
+        let source = try await Memory(configuration: .init(), clock: clock, logger: quietLogger)
+        try await source.set("other", 1)
+        try await source.set("session", "tmp", ttl: 60)
+        try await source.set("user:1", ["name": "Alicia"])  // version 3
+        let exported = source.export(GlobPattern("[us]*"))
+        #expect(exported.map(\.key) == ["session", "user:1"])
+
+        let target = try await Memory(configuration: .init(), clock: clock, logger: quietLogger)
+        try await target.set("user:1", "older")  // version 1 here, older than the export's
+        #expect(try await target.importEntries(exported) == ImportSummary(imported: 2, skipped: 0))
+        #expect(target.get("user:1")?.value == ["name": "Alicia"])
+        #expect(target.get("user:1")?.version == source.get("user:1")?.version)
+        #expect(target.get("session")?.expiresAt == source.get("session")?.expiresAt)
+        #expect(try await target.importEntries(exported) == ImportSummary(imported: 0, skipped: 2))
+        // Versions keep growing after an import.
+        let next = try await target.set("fresh", 1)
+        #expect(try #require(next.version) > exported.map(\.version).max()!)
+        // A bad entry is refused before anything is written.
+        let bad = [ExportedEntry(key: "a", value: 1, version: 1), ExportedEntry(key: "", value: 1, version: 1)]
+        await #expect(throws: NeuroplexError.self) { try await target.importEntries(bad) }
+        #expect(target.get("a") == nil)
+    }
+}

@@ -88,11 +88,17 @@ public func buildApplication(
     do {
         try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger)
         let router = try buildRouter(platform: platform, clock: clock)
-        let services: [any Service] = [
+        var services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),
             KeyCacheRefresher(keys: platform.keys, logger: logger),
             MemoryExpirySweeper(memory: platform.memory, logger: logger),
         ]
+        if configuration.respPort != 0 {
+            services.append(
+                RESPServer(
+                    host: configuration.host, port: configuration.respPort, memory: platform.memory,
+                    keys: platform.keys, logger: logger))
+        }
         return Application(
             router: router,
             configuration: .init(

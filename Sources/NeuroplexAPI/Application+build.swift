@@ -52,8 +52,10 @@ public struct Platform: Sendable {
             let directory = configuration.dataDirectory as NSString
             let blobs = try BlobStore(directory: directory.appendingPathComponent("blobs"))
             let memory = try await Memory(
-                configuration: .init(directory: directory.appendingPathComponent("memory")), clock: clock,
-                logger: logger)
+                configuration: .init(
+                    directory: directory.appendingPathComponent("memory"),
+                    durability: configuration.memoryDurability == "async" ? .async : .sync),
+                clock: clock, logger: logger)
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
                 blobs: blobs, memory: memory)

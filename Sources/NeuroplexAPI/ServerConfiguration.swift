@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logFormat: LogFormat = .text
     /// The largest request body accepted, in bytes (`http.max.body.bytes`; default 32 MiB).
     public var maxBodyBytes: Int = 32 * 1024 * 1024
+    /// When a memory write is acknowledged (`memory.durability`): `sync` (default) once it is on disk, so it
+    /// survives `kill -9` and power loss; `async` at once, trading the last few milliseconds for speed.
+    public var memoryDurability: String = "sync"
 
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
@@ -57,6 +60,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         self.logFormat = logFormat
         self.maxBodyBytes = try Self.int(reader, "http.max.body.bytes") ?? defaults.maxBodyBytes
+        self.memoryDurability = reader.string(forKey: "memory.durability", default: defaults.memoryDurability).lowercased()
         try validate()
     }
 
@@ -77,6 +81,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         guard !host.isEmpty else { throw NeuroplexError.invalid("host", "host must not be empty") }
         guard !dataDirectory.isEmpty else { throw NeuroplexError.invalid("data.dir", "data.dir must not be empty") }
+        guard ["sync", "async"].contains(memoryDurability) else {
+            throw NeuroplexError.invalid("memory.durability", "memory.durability must be sync or async")
+        }
         guard maxBodyBytes >= 1024 else {
             throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")
         }

@@ -75,6 +75,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text|json (env NEUROPLEX_LOG_FORMAT; default text).")
     var logFormat: String?
 
+    @Option(
+        name: .customLong("memory-durability"),
+        help: "sync (acknowledge memory writes once on disk) or async (faster; env NEUROPLEX_MEMORY_DURABILITY; default sync).")
+    var memoryDurability: String?
+
     func run() async throws {
         try await reportingErrors {
             var flags: [String: String] = [:]
@@ -83,6 +88,7 @@ struct Serve: AsyncParsableCommand {
             if let respPort { flags["resp.port"] = String(respPort) }
             if let logLevel { flags["log.level"] = logLevel }
             if let logFormat { flags["log.format"] = logFormat }
+            if let memoryDurability { flags["memory.durability"] = memoryDurability }
             let configuration = try await storage.load(flags)
             let level = configuration.logLevel
             let json = configuration.logFormat == .json

@@ -18,6 +18,7 @@ func testConfiguration(_ engine: Database.Engine, maxBodyBytes: Int = 32 * 1024 
     configuration.dataDirectory = location.dataDirectory
     configuration.databaseURL = location.url
     configuration.port = 0
+    configuration.respPort = 0  // off; the Redis-protocol tests pick a free port
     configuration.maxBodyBytes = maxBodyBytes
     return configuration
 }

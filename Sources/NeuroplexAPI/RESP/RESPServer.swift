@@ -33,19 +33,21 @@ struct RESPServer: Service {
                     return try NIOAsyncChannel<[RESPCommand], ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
-        let bound = server.channel.localAddress?.port ?? port
-        logger.info("redis protocol listening", metadata: ["resp.port": "\(bound)"])
-        onListening(bound)
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
+        // The channel must be closed through executeThenClose whatever happens next, cancellation included.
+        let listener = server.channel
+        try await server.executeThenClose { connections in
+            let bound = listener.localAddress?.port ?? port
+            logger.info("redis protocol listening", metadata: ["resp.port": "\(bound)"])
+            onListening(bound)
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in connections {
                         group.addTask { await serve(connection) }
                     }
                 }
+            } onGracefulShutdown: {
+                listener.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
         }
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NeuroplexAPI
+import NeuroplexStorage
+import NeuroplexTestSupport
+import Testing
+
+/// A minimal blocking Redis-protocol client over a loopback socket: sends raw commands, reads raw replies.
+final class RawRESPClient {
+    private let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Encodes commands as RESP arrays and sends them in one write (a pipeline).
+    func send(_ commands: [[String]]) {
+        var bytes: [UInt8] = []
+        for command in commands {
+            bytes += Array("*\(command.count)\r\n".utf8)
+            for argument in command { bytes += Array("$\(argument.utf8.count)\r\n\(argument)\r\n".utf8) }
+        }
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads until `expected` is a prefix of what arrived (or the timeout passes), returning what arrived.
+    func read(until expected: String) -> String {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: received, as: UTF8.self).hasPrefix(expected) {
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            received += chunk[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+}
+
+@Suite("Redis protocol")
+struct RESPTests {
+    static func freePort() throws -> Int {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("AUTH is required; strings, counters, expiry, pipelining and MULTI/EXEC work, and HTTP sees the data")
+    func commands() async throws {
+        var configuration = try await testConfiguration(.sqlite)
+        configuration.respPort = try Self.freePort()
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        let port = configuration.respPort
+        try await app.test(.live) { client in
+            var resp: RawRESPClient?
+            for _ in 0..<100 where resp == nil {  // the listener starts with the application's services
+                resp = try? RawRESPClient(port: port)
+                if resp == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let redis = try #require(resp)
+            redis.send([["GET", "a"]])
+            #expect(redis.read(until: "-NOAUTH").hasPrefix("-NOAUTH"))
+            redis.send([["AUTH", "nplx_wrong"]])
+            #expect(redis.read(until: "-WRONGPASS").hasPrefix("-WRONGPASS"))
+            redis.send([["AUTH", admin]])
+            #expect(redis.read(until: "+OK\r\n") == "+OK\r\n")
+            // A pipeline: every reply, in order, however the bytes arrive.
+            redis.send([["SET", "greeting", "hello"], ["GET", "greeting"], ["SET", "n", "5"], ["INCRBY", "n", "10"],
+                        ["SET", "greeting", "x", "NX"], ["EXPIRE", "greeting", "100"], ["TTL", "greeting"], ["EXISTS", "greeting", "n", "zz"]])
+            let expected = "+OK\r\n$5\r\nhello\r\n+OK\r\n:15\r\n$-1\r\n:1\r\n:100\r\n:2\r\n"
+            #expect(redis.read(until: expected) == expected)
+            redis.send([["MULTI"], ["INCR", "n"], ["GET", "n"], ["EXEC"]])
+            let transaction = "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:16\r\n$2\r\n16\r\n"
+            #expect(redis.read(until: transaction) == transaction)
+            redis.send([["HELLO", "3"]])
+            #expect(redis.read(until: "%7").hasPrefix("%7"))
+
+            let http = try await client.execute(
+                uri: "/memory/kv/greeting", method: .get, headers: [.authorization: "Bearer \(admin)"])
+            #expect(String(buffer: http.body).contains(#""value":"hello""#))
+        }
+    }
+}

@@ -100,6 +100,9 @@ extension Memory {
         }
     }
 
+    /// Asynchronous durability flushes the log every 10 ms; synchronous durability at every write (group commit).
+    var logFlushInterval: Double? { configuration.durability == .async ? 0.01 : nil }
+
     // MARK: Recovery
 
     /// Loads the newest complete snapshot, replays the logs after it, and opens the newest log for appending.
@@ -129,7 +132,7 @@ extension Memory {
         var openLog: WriteAheadLog?
         for start in logs {
             let path = (directory as NSString).appendingPathComponent("wal-\(start).log")
-            let (log, payloads) = try WriteAheadLog.open(path: path)
+            let (log, payloads) = try WriteAheadLog.open(path: path, flushInterval: logFlushInterval)
             func apply(_ decoded: Decoded) {
                 switch decoded {
                 case .put(let sequence, let key, let record) where sequence > base:
@@ -148,7 +151,9 @@ extension Memory {
             if start == logs.last { openLog = log } else { await log.shutdown() }
         }
         if openLog == nil {
-            openLog = try WriteAheadLog.open(path: (directory as NSString).appendingPathComponent("wal-\(base).log")).0
+            openLog = try WriteAheadLog.open(
+                path: (directory as NSString).appendingPathComponent("wal-\(base).log"), flushInterval: logFlushInterval
+            ).0
         }
         for (key, record) in loaded {
             shard(for: key).withLock { $0.records[key] = record }
@@ -219,7 +224,7 @@ extension Memory {
                 let old = state.log
                 let path = (directory as NSString).appendingPathComponent("wal-\(sequence).log")
                 if old?.path == path { return (copies, sequence, nil) }  // nothing written since the last snapshot
-                state.log = try WriteAheadLog.open(path: path).0
+                state.log = try WriteAheadLog.open(path: path, flushInterval: logFlushInterval).0
                 return (copies, sequence, old)
             }
         }

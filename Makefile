@@ -35,6 +35,7 @@ acceptance:
 
 bench: bootstrap
 	bench/http.sh
+	bench/resp.sh async
 
 clean:
 	rm -rf .build

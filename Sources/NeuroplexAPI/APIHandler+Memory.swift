@@ -273,27 +273,31 @@ extension APIHandler {
     /// than an error event); a watcher that lags gets one `event: error` frame with the problem, then the end.
     static func eventStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?) throws -> HTTPBody {
         if let since { _ = try memory.changes(since: since, limit: 1) }
-        let frames = ServerSentChanges(changes: memory.watch(pattern, since: since))
+        let frames = ServerSentJSON(source: memory.watch(pattern, since: since)) { String($0.sequence) }
         return HTTPBody(frames, length: .unknown, iterationBehavior: .single)
     }
 }
 
-/// Change events as SSE frames (`id:` and `data:` lines). Ends the stream with one `event: error` frame carrying
-/// the problem when the watch ends with an error (a lagging watcher), so the client knows to resume.
-struct ServerSentChanges: AsyncSequence, Sendable {
-    typealias Element = ArraySlice<UInt8>
-    let changes: AsyncThrowingStream<ChangeEvent, any Error>
+/// JSON values as SSE frames (`id:` when the element has one, and `data:`). Ends the stream with one
+/// `event: error` frame carrying the problem when the source ends with an error (a lagging watcher or
+/// subscriber), so the client knows to resume.
+struct ServerSentJSON<Element: Encodable & Sendable>: AsyncSequence, Sendable {
+    let source: AsyncThrowingStream<Element, any Error>
+    let id: @Sendable (Element) -> String?
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<ChangeEvent, any Error>.AsyncIterator
+        var base: AsyncThrowingStream<Element, any Error>.AsyncIterator
+        let id: @Sendable (Element) -> String?
         var finished = false
 
         mutating func next() async throws -> ArraySlice<UInt8>? {
             guard !finished else { return nil }
             do {
-                guard let change = try await base.next() else { return nil }
-                var frame = Array("id: \(change.sequence)\ndata: ".utf8)
-                frame += try CompactJSONEncoder().encode(change)
+                guard let element = try await base.next() else { return nil }
+                var frame: [UInt8] = []
+                if let id = id(element) { frame += Array("id: \(id)\n".utf8) }
+                frame += Array("data: ".utf8)
+                frame += try CompactJSONEncoder().encode(element)
                 frame += Array("\n\n".utf8)
                 return ArraySlice(frame)
             } catch let error as NeuroplexError {
@@ -306,7 +310,27 @@ struct ServerSentChanges: AsyncSequence, Sendable {
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: changes.makeAsyncIterator()) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: source.makeAsyncIterator(), id: id) }
+}
+
+/// Events on named channels.
+extension APIHandler {
+    func publishMemoryEvent(_ input: Operations.PublishMemoryEvent.Input) async throws
+        -> Operations.PublishMemoryEvent.Output
+    {
+        var data: JSONValue = .null
+        if case .json(let body) = input.body, let sent = body.data { data = try Self.json(sent, field: "data") }
+        let receivers = memory.events.publish(input.path.name, data)
+        return .ok(.init(body: .json(.init(receivers: receivers))))
+    }
+
+    func subscribeMemoryEvents(_ input: Operations.SubscribeMemoryEvents.Input) async throws
+        -> Operations.SubscribeMemoryEvents.Output
+    {
+        let subscription = memory.events.subscribe(patterns: [GlobPattern(input.query.pattern ?? "*")])
+        let frames = ServerSentJSON(source: subscription.messages) { _ in nil }
+        return .ok(.init(body: .textEventStream(HTTPBody(frames, length: .unknown, iterationBehavior: .single))))
+    }
 }
 
 /// Export and import as NDJSON.
@@ -360,3 +384,4 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(imported: summary.imported, skipped: summary.skipped))))
     }
 }
+

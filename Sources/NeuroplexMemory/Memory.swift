@@ -58,6 +58,8 @@ public final class Memory: Sendable {
     }
 
     public let configuration: MemoryConfiguration
+    /// Named channels (publish/subscribe), shared by every protocol.
+    public let events: EventBus
     let shards: [LockedShard]
     let logState: Mutex<LogState>
     let clock: any WallClock
@@ -82,6 +84,7 @@ public final class Memory: Sendable {
         self.clock = clock
         self.logger = logger
         self.shards = (0..<Self.shardCount).map { _ in LockedShard() }
+        self.events = EventBus(nodeID: configuration.nodeID, buffer: configuration.watcherBuffer, clock: clock)
         self.logState = Mutex(LogState())
         if let directory = configuration.directory {
             try await recover(from: directory)

@@ -69,7 +69,7 @@ struct RESPTests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    @Test("AUTH is required; strings, counters, expiry, pipelining and MULTI/EXEC work, and HTTP sees the data")
+    @Test("AUTH is required; strings, counters, expiry, pipelining, MULTI/EXEC and publish/subscribe work, shared with HTTP")
     func commands() async throws {
         var configuration = try await testConfiguration(.sqlite)
         configuration.respPort = try Self.freePort()
@@ -103,6 +103,25 @@ struct RESPTests {
             let http = try await client.execute(
                 uri: "/memory/kv/greeting", method: .get, headers: [.authorization: "Bearer \(admin)"])
             #expect(String(buffer: http.body).contains(#""value":"hello""#))
+
+            // Publish/subscribe across connections and protocols.
+            let subscriber = try RawRESPClient(port: port)
+            subscriber.send([["AUTH", admin], ["SUBSCRIBE", "news"], ["PSUBSCRIBE", "alerts.*"]])
+            let subscribed = "+OK\r\n*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n*3\r\n$10\r\npsubscribe\r\n$8\r\nalerts.*\r\n:2\r\n"
+            #expect(subscriber.read(until: subscribed) == subscribed)
+            redis.send([["PUBLISH", "news", "hi"]])
+            #expect(redis.read(until: ":1\r\n") == ":1\r\n")
+            let message = "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+            #expect(subscriber.read(until: message) == message)
+            let published = try await client.execute(
+                uri: "/memory/events/alerts.disk", method: .post,
+                headers: [.authorization: "Bearer \(admin)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"data":{"level":"high"}}"#))
+            #expect(String(buffer: published.body) == #"{"receivers":1}"#)
+            let pushed = "*4\r\n$8\r\npmessage\r\n$8\r\nalerts.*\r\n$11\r\nalerts.disk\r\n$16\r\n{\"level\":\"high\"}\r\n"
+            #expect(subscriber.read(until: pushed) == pushed)
+            subscriber.send([["GET", "greeting"]])
+            #expect(subscriber.read(until: "-ERR").hasPrefix("-ERR Can't execute 'get'"))
         }
     }
 }

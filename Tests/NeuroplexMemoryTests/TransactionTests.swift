@@ -126,3 +126,33 @@ struct ExportImportTests {
         #expect(target.get("a") == nil)
     }
 }
+
+@Suite("Memory channels")
+struct EventBusTests {
+    @Test("subscribers get messages on their channels and patterns, in order; a slow one is ended, publishers go on")
+    func publishSubscribe() async throws {
+        var configuration = MemoryConfiguration()
+        configuration.watcherBuffer = 3
+        let memory = try await Memory(configuration: configuration, clock: ManualWallClock(), logger: quietLogger)
+        let news = memory.events.subscribe(channels: ["news"])
+        let alerts = memory.events.subscribe(patterns: [GlobPattern("alerts.*")])
+        #expect(memory.events.publish("news", "one") == 1)
+        #expect(memory.events.publish("alerts.disk", ["level": "high"]) == 1)
+        #expect(memory.events.publish("nobody", 1) == 0)
+        #expect(memory.events.publish("news", "two") == 1)
+        var received: [JSONValue] = []
+        for try await message in news.messages {
+            received.append(message.data)
+            if received.count == 2 { break }
+        }
+        #expect(received == ["one", "two"])
+        // alerts got one message and is never read: it lags past its buffer of 3 and is ended.
+        for index in 0..<5 { memory.events.publish("alerts.cpu", .int(Int64(index))) }
+        var delivered = 0
+        let lagged = await #expect(throws: NeuroplexError.self) {
+            for try await _ in alerts.messages { delivered += 1 }
+        }
+        #expect(lagged?.code == .watcherLagged && delivered == 3)
+        try await memory.close()
+    }
+}

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NeuroplexCore
 import NeuroplexGateway
 import NeuroplexMemory
 import ServiceLifecycle
@@ -56,16 +57,41 @@ struct RESPServer: Service {
         var session = RESPSession(memory: memory, keys: keys, clientID: id)
         do {
             try await connection.executeThenClose { inbound, outbound in
-                for try await batch in inbound {
-                    var writer = RESPWriter(
-                        buffer: connection.channel.allocator.buffer(capacity: 64 * batch.count),
-                        protocolVersion: session.protocolVersion)
-                    for command in batch {
-                        await session.execute(command, into: &writer)
-                        if session.closeAfterReply { break }
+                try await withThrowingDiscardingTaskGroup { group in
+                    defer { session.endSubscription() }
+                    for try await batch in inbound {
+                        var writer = RESPWriter(
+                            buffer: connection.channel.allocator.buffer(capacity: 64 * batch.count),
+                            protocolVersion: session.protocolVersion)
+                        for command in batch {
+                            await session.execute(command, into: &writer)
+                            if session.closeAfterReply { break }
+                        }
+                        try await outbound.write(writer.buffer)
+                        if let subscription = session.newSubscription {
+                            session.newSubscription = nil
+                            let version = session.protocolVersion
+                            let events = memory.events
+                            let allocator = connection.channel.allocator
+                            group.addTask {
+                                for try await message in subscription.messages {
+                                    var push = RESPWriter(buffer: allocator.buffer(capacity: 64), protocolVersion: version)
+                                    if let pattern = events.matchedPattern(subscription.id, channel: message.channel) {
+                                        push.pushHeader(4)
+                                        push.bulk("pmessage")
+                                        push.bulk(pattern)
+                                    } else {
+                                        push.pushHeader(3)
+                                        push.bulk("message")
+                                    }
+                                    push.bulk(message.channel)
+                                    if case .string(let text) = message.data { push.bulk(text) } else { push.bulk(message.data.bytes) }
+                                    try await outbound.write(push.buffer)
+                                }
+                            }
+                        }
+                        if session.closeAfterReply { return }
                     }
-                    try await outbound.write(writer.buffer)
-                    if session.closeAfterReply { return }
                 }
             }
         } catch let violation as RESPCommandDecoder.ProtocolViolation {

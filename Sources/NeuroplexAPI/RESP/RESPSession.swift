@@ -20,6 +20,11 @@ struct RESPSession {
     /// Keys under WATCH, with the version each had then (`nil`: absent).
     var watched: [String: UInt64?] = [:]
     var scanCursors: [Int: String] = [:]
+    /// The connection's subscription on the event bus, once it has subscribed to anything.
+    var subscription: UInt64?
+    /// A subscription stream the connection has not started forwarding yet.
+    var newSubscription: (id: UInt64, messages: AsyncThrowingStream<ChannelMessage, any Error>)?
+    var subscribedCount = 0
     var nextCursor = 1
     var closeAfterReply = false
 
@@ -58,6 +63,13 @@ struct RESPSession {
                 queue.append(command)
                 queued = queue
                 out.simple("QUEUED")
+                return
+            }
+            if subscribedCount > 0, protocolVersion < 3,
+                !["SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT"].contains(name)
+            {
+                out.error(
+                    "ERR Can't execute '\(name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT are allowed in this context")
                 return
             }
             let needed: Scope = name == "FLUSHDB" ? .admin : Self.readCommands.contains(name) ? .memoryRead : .memoryWrite
@@ -279,9 +291,67 @@ struct RESPSession {
         case "UNWATCH":
             watched = [:]
             out.ok()
+        case "PUBLISH":
+            guard arguments.count == 3 else { throw ArgumentError.arity(name) }
+            out.integer(memory.events.publish(try key(1), .string(try key(2))))
+        case "SUBSCRIBE", "PSUBSCRIBE":
+            guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
+            let id = subscriptionID()
+            for index in 1..<arguments.count {
+                let target = try key(index)
+                let (channels, patterns) =
+                    name == "SUBSCRIBE"
+                    ? memory.events.update(id, addChannels: [target]) : memory.events.update(id, addPatterns: [target])
+                subscribedCount = channels.count + patterns.count
+                out.pushHeader(3)
+                out.bulk(name.lowercased())
+                out.bulk(target)
+                out.integer(subscribedCount)
+            }
+        case "UNSUBSCRIBE", "PUNSUBSCRIBE":
+            let targets = try (1..<max(1, arguments.count)).compactMap { arguments.count > 1 ? try key($0) : nil }
+            guard let id = subscription else {
+                out.pushHeader(3)
+                out.bulk(name.lowercased())
+                out.null()
+                out.integer(0)
+                return
+            }
+            let before = memory.events.update(id)
+            let removing = targets.isEmpty ? (name == "UNSUBSCRIBE" ? Array(before.channels) : before.patterns) : targets
+            let (channels, patterns) =
+                name == "UNSUBSCRIBE"
+                ? memory.events.update(id, removeChannels: targets) : memory.events.update(id, removePatterns: targets)
+            subscribedCount = channels.count + patterns.count
+            if removing.isEmpty {
+                out.pushHeader(3)
+                out.bulk(name.lowercased())
+                out.null()
+                out.integer(subscribedCount)
+            }
+            for (offset, target) in removing.enumerated() {
+                out.pushHeader(3)
+                out.bulk(name.lowercased())
+                out.bulk(target)
+                out.integer(offset == removing.count - 1 ? subscribedCount : subscribedCount + removing.count - offset - 1)
+            }
         default:
             out.error("ERR unknown command '\(command.string(0) ?? "")'")
         }
+    }
+
+    /// The connection's subscription, made on first use (the server then starts forwarding its messages).
+    private mutating func subscriptionID() -> UInt64 {
+        if let subscription { return subscription }
+        let made = memory.events.subscribe()
+        subscription = made.id
+        newSubscription = made
+        return made.id
+    }
+
+    /// Ends the connection's subscription, which ends its forwarding.
+    func endSubscription() {
+        if let subscription { memory.events.unsubscribe(subscription) }
     }
 
     private mutating func set(_ command: RESPCommand, _ out: inout RESPWriter) async throws {

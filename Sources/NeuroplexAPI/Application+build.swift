@@ -133,7 +133,7 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         metrics: metrics, clock: clock)
     try handler.registerHandlers(
         on: RouterTransport(
-            router: router, document: document, keys: platform.keys, fastRoutes: fastRoutes(keys: platform.keys)),
+            router: router, document: document, keys: platform.keys, fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
     let spec = ByteBuffer(bytes: document.json)
@@ -149,15 +149,15 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
 
 /// The operations served by hand-written handlers instead of the generated ones: the hot read paths, where the
 /// generated conversion would be most of the cost (see ``RouterTransport``).
-func fastRoutes(keys: KeyStore) -> [String: FastRoute] {
-    [
+func fastRoutes(keys: KeyStore, memory: Memory) -> [String: FastRoute] {
+    MemoryFastRoutes(memory: memory).routes.merging([
         OpenAPIDocument.route("GET", "/keys/{id}"): FastRoute { request, context, _ in
             try FastRoute.requireJSONAcceptable(request)
             let id = try context.parameters.require("id")
             if let key = keys.cached(id: id) { return try FastRoute.json(APIHandler.schema(key)) }
             return try await FastRoute.json(APIHandler.schema(keys.get(id: id)))
         }
-    ]
+    ]) { first, _ in first }
 }
 
 /// Closes the database once the HTTP server has drained (services stop in reverse order of start).

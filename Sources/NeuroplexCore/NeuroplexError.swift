@@ -84,8 +84,10 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "\(code): \(message)" }
 
     /// A value is not acceptable: `validation_failed`, naming the field.
-    public static func invalid(_ field: String, _ message: String) -> NeuroplexError {
-        NeuroplexError(.invalidInput, code: .validationFailed, message, field: field)
+    /// - Parameter kind: `.invalidInput` (422, a value is not acceptable) or `.badRequest` (400, the JSON has the
+    ///   wrong shape: a missing or mistyped field).
+    public static func invalid(_ field: String, _ message: String, kind: Kind = .invalidInput) -> NeuroplexError {
+        NeuroplexError(kind, code: .validationFailed, message, field: field)
     }
 
     /// The named thing does not exist.

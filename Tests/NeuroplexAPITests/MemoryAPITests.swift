@@ -36,6 +36,24 @@ struct MemoryAPITests {
                 try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":1,"ttl":-1}"#),
                 .unprocessableContent, code: "validation_failed")
             #expect((try await client.send(.get, "/memory/kv/user:1", key: admin).json["value"] as? [String: Any])?["name"] as? String == "Alice")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":"#), .badRequest,
+                code: "invalid_json")
+            expectProblem(
+                try await client.send(
+                    .put, "/memory/kv/user:1", key: admin, json: "value=1", headers: [.contentType: "text/plain"]),
+                .unsupportedMediaType, code: "unsupported_media_type")
+            expectProblem(
+                try await client.send(.put, "/memory/kv/user:1", key: admin, json: #"{"value":1,"ifVersion":"7"}"#),
+                .badRequest, code: "validation_failed")
+            expectProblem(
+                try await client.send(.get, "/memory/kv/user:1", key: admin, headers: [.accept: "text/html"]),
+                .notAcceptable, code: "not_acceptable")
+            // GET /memory/kv/{key} is a fast route; it must say what the generated scan says of the same entry.
+            let single = try await client.send(.get, "/memory/kv/user:1", key: admin)
+            let scanned = try await client.send(.get, "/memory/scan?pattern=user:1", key: admin)
+            let fromScan = (scanned.json["entries"] as? [[String: Any]])?.first ?? [:]
+            #expect(NSDictionary(dictionary: single.json) == NSDictionary(dictionary: fromScan))
 
             _ = try await client.send(.put, "/memory/kv/visits", key: admin, json: #"{"value":10}"#)
             #expect(try await client.send(.post, "/memory/kv/visits/increment", key: admin, json: #"{"delta":5}"#).json["value"] as? Int == 15)

@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import NeuroplexCore
+import NeuroplexMemory
+
+/// `GET` and `PUT /memory/kv/{key}` as fast routes (see ``RouterTransport``): the value is parsed with
+/// ``JSONValue/parse(_:maxDepth:)`` and written back with its own writer, with no generated conversion and no
+/// `Codable` round trip. They answer exactly as the contract says; the memory API tests exercise them.
+struct MemoryFastRoutes {
+    let memory: Memory
+
+    var routes: [String: FastRoute] {
+        [
+            OpenAPIDocument.route("GET", "/memory/kv/{key}"): FastRoute { request, context, _ in
+                try FastRoute.requireJSONAcceptable(request)
+                let key = try context.parameters.require("key")
+                guard let entry = memory.get(key) else { throw NeuroplexError.notFound("key", id: key) }
+                var out: [UInt8] = []
+                out.reserveCapacity(64 + key.utf8.count)
+                Self.writeEntry(key: key, value: entry.value, version: entry.version, expiresAt: entry.expiresAt, into: &out)
+                return Self.response(out)
+            },
+            OpenAPIDocument.route("PUT", "/memory/kv/{key}"): FastRoute { request, context, _ in
+                try FastRoute.requireJSONAcceptable(request)
+                let key = try context.parameters.require("key")
+                let body = try await Self.jsonBody(request, context)
+                guard case .object(let fields) = body else {
+                    throw NeuroplexError.invalid("", "the body must be a JSON object with a value", kind: .badRequest)
+                }
+                guard let value = fields["value"] else {
+                    throw NeuroplexError.invalid("value", "value is required", kind: .badRequest)
+                }
+                var ttl: Double?
+                if let sent = fields["ttl"], sent != .null {
+                    guard let seconds = sent.numberValue else {
+                        throw NeuroplexError.invalid("ttl", "ttl must be a number of seconds", kind: .badRequest)
+                    }
+                    ttl = seconds
+                }
+                var condition = WriteCondition.none
+                if let sent = fields["ifVersion"], sent != .null {
+                    guard case .int(let version) = sent else {
+                        throw NeuroplexError.invalid("ifVersion", "ifVersion must be an integer", kind: .badRequest)
+                    }
+                    condition = .ifVersion(UInt64(clamping: version))
+                }
+                if let sent = fields["ifAbsent"], sent != .null {
+                    guard case .bool(let absent) = sent else {
+                        throw NeuroplexError.invalid("ifAbsent", "ifAbsent must be true or false", kind: .badRequest)
+                    }
+                    if absent {
+                        guard condition == .none else {
+                            throw NeuroplexError.invalid("ifAbsent", "ifVersion and ifAbsent cannot be combined")
+                        }
+                        condition = .ifAbsent
+                    }
+                }
+                let result = try await memory.set(key, value, ttl: ttl, condition: condition)
+                var out: [UInt8] = []
+                out.reserveCapacity(64 + key.utf8.count)
+                out += Array(#"{"key":"#.utf8)
+                JSONValue.writeString(key, into: &out)
+                out += Array(#","version":"#.utf8)
+                out += Array(String(result.version ?? 0).utf8)
+                if let expiresAt = result.expiresAt {
+                    out += Array(#","expiresAt":""#.utf8)
+                    out += Array(Timestamp.string(expiresAt).utf8)
+                    out.append(UInt8(ascii: "\""))
+                }
+                out.append(UInt8(ascii: "}"))
+                return Self.response(out)
+            },
+        ]
+    }
+
+    static func writeEntry(key: String, value: JSONValue, version: UInt64, expiresAt: Date?, into out: inout [UInt8]) {
+        out += Array(#"{"key":"#.utf8)
+        JSONValue.writeString(key, into: &out)
+        out += Array(#","value":"#.utf8)
+        value.write(into: &out)
+        out += Array(#","version":"#.utf8)
+        out += Array(String(version).utf8)
+        if let expiresAt {
+            out += Array(#","expiresAt":""#.utf8)
+            out += Array(Timestamp.string(expiresAt).utf8)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func response(_ bytes: [UInt8]) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The request body as JSON: 415 unless it is `application/json`, 400 `invalid_json` with the byte offset
+    /// when it does not parse. The body limit was already enforced by ``BodyLimitMiddleware``.
+    static func jsonBody(_ request: Request, _ context: NeuroplexRequestContext) async throws -> JSONValue {
+        guard let type = request.headers[.contentType],
+            type.lowercased().hasPrefix("application/json")
+        else {
+            throw NeuroplexError(.unsupportedMediaType, code: .unsupportedMediaType, "send the body as application/json")
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        do {
+            return try JSONValue.parse(buffer.readableBytesView)
+        } catch let error as JSONParseError {
+            throw NeuroplexError(.badRequest, code: .invalidJSON, "the body is not JSON: \(error)")
+        }
+    }
+}

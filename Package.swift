@@ -137,6 +137,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // In-process benchmark of the memory engine: `swift run -c release memory-bench`.
+        .executableTarget(
+            name: "memory-bench",
+            dependencies: [
+                "NeuroplexCore",
+                "NeuroplexMemory",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/MemoryBench",
+            swiftSettings: strict
+        ),
         // Helpers shared by the test targets (temporary databases, log capture).
         .target(
             name: "NeuroplexTestSupport",

@@ -137,6 +137,42 @@ extension JSONValue {
         return out
     }
 
+    /// The length of ``bytes`` without building it: how size limits are checked on every write.
+    public var encodedSize: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let value): return value ? 4 : 5
+        case .int(let value):
+            var digits = value < 0 ? 2 : 1
+            var rest = value.magnitude
+            while rest >= 10 {
+                rest /= 10
+                digits += 1
+            }
+            return digits
+        case .double:
+            var out: [UInt8] = []
+            write(into: &out)
+            return out.count
+        case .string(let text): return Self.encodedSize(of: text)
+        case .array(let values): return 2 + values.reduce(max(0, values.count - 1)) { $0 + $1.encodedSize }
+        case .object(let members):
+            return 2 + members.reduce(max(0, members.count - 1)) { $0 + Self.encodedSize(of: $1.key) + 1 + $1.value.encodedSize }
+        }
+    }
+
+    private static func encodedSize(of text: String) -> Int {
+        var size = 2
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09: size += 2
+            case 0..<0x20: size += 6
+            default: size += 1
+            }
+        }
+        return size
+    }
+
     /// Appends the compact JSON text of this value.
     public func write(into out: inout [UInt8]) {
         switch self {

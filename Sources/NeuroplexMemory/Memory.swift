@@ -272,7 +272,7 @@ public final class Memory: Sendable {
         // Cheap bound first: most values are small. Exact size only when it could matter.
         if case .string(let text) = value, text.utf8.count < configuration.maxValueBytes / 2 { return }
         if case .int = value { return }
-        let size = value.bytes.count
+        let size = value.encodedSize
         guard size <= configuration.maxValueBytes else {
             throw NeuroplexError(
                 .payloadTooLarge, code: .payloadTooLarge,

@@ -12,6 +12,10 @@ struct JSONValueTests {
         let written = String(decoding: value.bytes, as: UTF8.self)
         #expect(written == #"{"a":"x\"y\\z\né🎉","b":[1,-2.5,1000,true,false,null],"c":{},"d":[],"e":9007199254740993}"#)
         #expect(try JSONValue.parse(written) == value)
+        #expect(value.encodedSize == value.bytes.count)
+        for sample: JSONValue in [-7, 0, .int(Int64.min), 1e300, -0.5, "a\u{01}\"", [], [:], [nil, true, false]] {
+            #expect(sample.encodedSize == sample.bytes.count, "\(sample)")
+        }
     }
 
     @Test("numbers compare by value: 1 equals 1.0, and they hash alike")

@@ -130,42 +130,26 @@ struct RESPWriter {
         if protocolVersion >= 3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("*-1\r\n") }
     }
 
-    mutating func arrayHeader(_ count: Int) {
-        buffer.writeInteger(UInt8(ascii: "*"))
-        buffer.writeString(String(count))
-        buffer.writeStaticString("\r\n")
-    }
+    mutating func arrayHeader(_ count: Int) { header(UInt8(ascii: "*"), count) }
 
     /// A map (RESP3) or a flat array of alternating keys and values (RESP2).
     mutating func mapHeader(_ pairs: Int) {
-        if protocolVersion >= 3 {
-            buffer.writeInteger(UInt8(ascii: "%"))
-            buffer.writeString(String(pairs))
-            buffer.writeStaticString("\r\n")
-        } else {
-            arrayHeader(pairs * 2)
-        }
+        if protocolVersion >= 3 { header(UInt8(ascii: "%"), pairs) } else { arrayHeader(pairs * 2) }
     }
 
     /// A set (RESP3 `~`) or an array (RESP2).
     mutating func setHeader(_ count: Int) {
-        if protocolVersion >= 3 {
-            buffer.writeInteger(UInt8(ascii: "~"))
-            buffer.writeString(String(count))
-            buffer.writeStaticString("\r\n")
-        } else {
-            arrayHeader(count)
-        }
+        header(protocolVersion >= 3 ? UInt8(ascii: "~") : UInt8(ascii: "*"), count)
     }
 
     /// A push message (RESP3 `>`) or an array (RESP2): pub/sub deliveries.
     mutating func pushHeader(_ count: Int) {
-        if protocolVersion >= 3 {
-            buffer.writeInteger(UInt8(ascii: ">"))
-            buffer.writeString(String(count))
-            buffer.writeStaticString("\r\n")
-        } else {
-            arrayHeader(count)
-        }
+        header(protocolVersion >= 3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), count)
+    }
+
+    private mutating func header(_ marker: UInt8, _ count: Int) {
+        buffer.writeInteger(marker)
+        buffer.writeString(String(count))
+        buffer.writeStaticString("\r\n")
     }
 }

@@ -385,3 +385,20 @@ extension APIHandler {
     }
 }
 
+
+/// Monitoring.
+extension APIHandler {
+    func getMemoryStats(_ input: Operations.GetMemoryStats.Input) async throws -> Operations.GetMemoryStats.Output {
+        let stats = memory.stats()
+        let uptime = max(stats.uptimeSeconds, 0.001)
+        return .ok(.init(body: .json(.init(
+            keys: stats.keys, memoryEstimateBytes: stats.memoryEstimateBytes, sequence: Int64(clamping: stats.sequence),
+            watchers: stats.watchers, subscribers: stats.subscribers, openTransactions: stats.openTransactions,
+            uptimeSeconds: stats.uptimeSeconds,
+            operations: stats.operations.map {
+                .init(
+                    operation: $0.operation, count: $0.count, errors: $0.errors, averageMs: $0.averageMs,
+                    p95Ms: $0.p95Ms, p99Ms: $0.p99Ms, perSecond: Double($0.count) / uptime)
+            }))))
+    }
+}

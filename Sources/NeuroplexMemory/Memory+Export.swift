@@ -69,7 +69,7 @@ extension Memory {
         for entry in entries {
             let expiresAt = entry.expiresAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
             var restored = false
-            try await mutate(entry.key) { current, now in
+            _ = try await mutate(entry.key) { current, now in
                 if let expiresAt, expiresAt <= now { return .keep }
                 if let current, current.version >= entry.version { return .keep }
                 restored = true

@@ -105,6 +105,7 @@ extension Memory {
                 if !continueOnError { break }
             }
         }
+        statistics.record(.batch, since: start, failed: outcome.failed > 0)
         let elapsed = ContinuousClock.now - start
         outcome.durationMs = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         return outcome
@@ -258,6 +259,10 @@ extension Memory {
     ///   `transaction_not_found` for an unknown, finished or timed-out transaction.
     @discardableResult
     public func commit(_ id: String) async throws -> [(key: String, result: WriteResult)] {
+        try await measured(.transaction) { try await commitTransaction(id) }
+    }
+
+    private func commitTransaction(_ id: String) async throws -> [(key: String, result: WriteResult)] {
         let transaction = try withTransaction(id, remove: true) { $0 }
         var watched: [String: Record?] = [:]
         switch transaction.isolation {

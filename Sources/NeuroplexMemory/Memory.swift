@@ -60,6 +60,8 @@ public final class Memory: Sendable {
     public let configuration: MemoryConfiguration
     /// Named channels (publish/subscribe), shared by every protocol.
     public let events: EventBus
+    /// Operation counts and latencies.
+    public let statistics = MemoryStatistics()
     let shards: [LockedShard]
     let logState: Mutex<LogState>
     let clock: any WallClock
@@ -111,6 +113,8 @@ public final class Memory: Sendable {
 
     /// The live entry for a key, or `nil` when it is absent or expired.
     public func get(_ key: String) -> MemoryEntry? {
+        let start = ContinuousClock.now
+        defer { statistics.record(.get, since: start) }
         let now = clock.milliseconds()
         return shard(for: key).withLock { shard in
             guard let record = shard.records[key], record.isLive(at: now) else { return nil }
@@ -137,6 +141,8 @@ public final class Memory: Sendable {
     /// Each page costs a pass over the keys, so prefer patterns and large pages to many small ones on big
     /// stores. The cursor is the last key of the previous page; keys written meanwhile appear if they sort after it.
     public func scan(_ pattern: GlobPattern = .all, limit: Int = 100, after cursor: String? = nil) -> Page<MemoryEntry> {
+        let start = ContinuousClock.now
+        defer { statistics.record(.scan, since: start) }
         let now = clock.milliseconds()
         let limit = max(1, limit)
         var candidates: [MemoryEntry] = []
@@ -171,20 +177,20 @@ public final class Memory: Sendable {
         try validate(key: key)
         try validate(value: value)
         let expiry = try expiry(ttl: ttl)
-        return try await mutate(key) { current, _ in
+        return try await measured(.set) { try await mutate(key) { current, _ in
             try condition.check(current, key: key)
             let expiresAt = keepTTL ? current?.expiresAt : expiry
             return .put(value, expiresAt: expiresAt)
-        }
+        } }
     }
 
     /// Deletes a key. Returns whether a live entry existed.
     @discardableResult
     public func delete(_ key: String, condition: WriteCondition = .none) async throws -> Bool {
-        let result = try await mutate(key) { current, _ in
+        let result = try await measured(.delete) { try await mutate(key) { current, _ in
             try condition.check(current, key: key)
             return current == nil ? .keep : .remove
-        }
+        } }
         return result.previous != nil
     }
 
@@ -194,10 +200,10 @@ public final class Memory: Sendable {
     /// - Throws: `wrong_type` when the value is not a number, `validation_failed` on overflow or a non-number delta.
     public func increment(_ key: String, by delta: JSONValue) async throws -> WriteResult {
         try validate(key: key)
-        return try await mutate(key) { current, _ in
+        return try await measured(.increment) { try await mutate(key) { current, _ in
             let base: JSONValue = current?.value ?? .int(0)
             return .put(try Self.add(base, delta, key: key), expiresAt: current?.expiresAt)
-        }
+        } }
     }
 
     /// Replaces the value only if it currently equals `expected` (`nil`: only if the key is absent).
@@ -209,11 +215,11 @@ public final class Memory: Sendable {
         try validate(value: value)
         let expiry = try expiry(ttl: ttl)
         let swapped = Mutex(false)
-        let result = try await mutate(key) { current, _ in
+        let result = try await measured(.compareAndSwap) { try await mutate(key) { current, _ in
             guard current?.value == expected else { return .keep }
             swapped.withLock { $0 = true }
             return .put(value, expiresAt: ttl == nil ? current?.expiresAt : expiry)
-        }
+        } }
         return (swapped.withLock { $0 }, result.version)
     }
 
@@ -257,6 +263,38 @@ public final class Memory: Sendable {
             if result.previous != nil { removed += 1 }
         }
         return removed
+    }
+
+    /// Runs `body`, recording its duration and whether it failed.
+    func measured<T>(_ operation: MemoryStatistics.Operation, _ body: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        do {
+            let result = try await body()
+            statistics.record(operation, since: start)
+            return result
+        } catch {
+            statistics.record(operation, since: start, failed: true)
+            throw error
+        }
+    }
+
+    /// A picture of the engine for monitoring: sizes, positions, connections and per-operation figures.
+    public func stats() -> MemoryStats {
+        let now = clock.milliseconds()
+        var keys = 0
+        var bytes = 0
+        for shard in shards {
+            shard.withLock { shard in
+                for (key, record) in shard.records where record.isLive(at: now) {
+                    keys += 1
+                    bytes += key.utf8.count + record.value.encodedSize + 64  // 64: entry and index overhead
+                }
+            }
+        }
+        return MemoryStats(
+            keys: keys, memoryEstimateBytes: bytes, sequence: latestSequence, watchers: watcherCount,
+            subscribers: events.subscriberCount, openTransactions: transactions.withLock { $0.count },
+            uptimeSeconds: statistics.uptimeSeconds, operations: statistics.summaries)
     }
 
     // MARK: Validation
@@ -313,6 +351,19 @@ public final class Memory: Sendable {
     // MARK: Internals
 
     func shard(for key: String) -> LockedShard { shards[shardIndex(for: key)] }
+}
+
+/// What ``Memory/stats()`` reports.
+public struct MemoryStats: Sendable, Equatable {
+    public var keys: Int
+    /// Keys and values as JSON text plus a fixed overhead per entry: an estimate, not a measurement.
+    public var memoryEstimateBytes: Int
+    public var sequence: UInt64
+    public var watchers: Int
+    public var subscribers: Int
+    public var openTransactions: Int
+    public var uptimeSeconds: Double
+    public var operations: [MemoryStatistics.Summary]
 }
 
 /// A live key and its value.

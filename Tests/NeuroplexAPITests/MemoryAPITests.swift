@@ -76,6 +76,13 @@ struct MemoryAPITests {
             let deleted = try await client.send(.post, "/memory/batch/delete", key: admin, json: #"{"keys":["b:1","b:9"]}"#)
             #expect(deleted.json["results"] as? [String: Bool] == ["b:1": true, "b:9": false])
 
+            let stats = try await client.send(.get, "/memory/stats", key: admin)
+            #expect(stats.json["keys"] as? Int == 4)  // user:1, visits, b:2, b:3
+            let operations = stats.json["operations"] as? [[String: Any]] ?? []
+            let sets = operations.first { $0["operation"] as? String == "set" }
+            #expect((sets?["count"] as? Int ?? 0) >= 5 && (sets?["errors"] as? Int ?? 0) >= 2)  // the two 412s
+            #expect((sets?["p99Ms"] as? Double ?? 0) > 0)
+
             // Scopes: a read-only key reads but cannot write.
             let created = try await client.send(.post, "/keys", key: admin, json: #"{"name":"reader","scopes":["memory:read"]}"#)
             let reader = try #require(created.json["key"] as? String)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP benchmark of the foundation, side by side with a bare Hummingbird hello-world in the same run:
-#   1. the hello-world ceiling, 2. unauthenticated GET /health, 3. authenticated GET /keys/{id}
+#   1. the hello-world ceiling, 2. unauthenticated GET /health, 3. authenticated GET /keys/{id},
+#   4. GET and PUT /memory/kv/{key} (the memory pillar)
 # Each at full speed (wrk, closed loop), then the authenticated route again at half its own full-speed rate
 # (wrk with a per-connection delay) for its p99 under a load it can sustain, beside the hello-world paced alike. The servers are pinned to CPU 0 and wrk to CPU 1, so that the
 # two never compete for a core. Everything runs on 127.0.0.1 and stops by itself.
@@ -38,6 +39,15 @@ admin=$(cat "$work/data/admin.key")
 key_id=$(curl -fs -X POST "http://127.0.0.1:$np_port/keys" -H "Authorization: Bearer $admin" \
   -H 'Content-Type: application/json' -d '{"name":"bench","scopes":["admin"]}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+# The memory pillar's key-value routes (issue 3): one key read and overwritten, with the default sync durability.
+curl -fs -X PUT "http://127.0.0.1:$np_port/memory/kv/bench" -H "Authorization: Bearer $admin" \
+  -H 'Content-Type: application/json' -d '{"value":{"name":"Alice","age":30}}' >/dev/null
+cat >"$work/put.lua" <<LUA
+wrk.method = "PUT"
+wrk.headers["Authorization"] = "Bearer $admin"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"value":{"name":"Alice","age":31}}'
+LUA
 
 # Prints "requests_per_second p50_ms p99_ms" from wrk --latency output.
 summarise() {
@@ -74,11 +84,15 @@ for round in $(seq 1 "$rounds"); do
   run hello "http://127.0.0.1:$hello_port/" >>"$work/hello.rounds"
   run health "http://127.0.0.1:$np_port/health" >>"$work/health.rounds"
   run key "http://127.0.0.1:$np_port/keys/$key_id" -H "$auth_header" >>"$work/key.rounds"
+  run kvget "http://127.0.0.1:$np_port/memory/kv/bench" -H "$auth_header" >>"$work/kvget.rounds"
+  run kvput "http://127.0.0.1:$np_port/memory/kv/bench" -s "$work/put.lua" >>"$work/kvput.rounds"
 done
 median() { sort -n -k1 "$1" | sed -n "$(( (rounds + 1) / 2 ))p"; }
 read -r hello_rps hello_p50 hello_p99 hello_err < <(median "$work/hello.rounds")
 read -r health_rps health_p50 health_p99 health_err < <(median "$work/health.rounds")
 read -r key_rps key_p50 key_p99 key_err < <(median "$work/key.rounds")
+read -r kvget_rps kvget_p50 kvget_p99 kvget_err < <(median "$work/kvget.rounds")
+read -r kvput_rps kvput_p50 kvput_p99 kvput_err < <(median "$work/kvput.rounds")
 per_round=$(paste -d' ' "$work/hello.rounds" "$work/health.rounds" "$work/key.rounds" |
   awk '{printf "%s/%s/%s (%.0f%%, %.0f%%)  ", $1, $5, $9, 100*$5/$1, 100*$9/$1}')
 
@@ -112,3 +126,5 @@ printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /health (open
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /keys/{id} (API key, admin)" "$key_rps" "$key_p50" "$key_p99" "$(ratio "$key_rps" "$hello_rps")" "$key_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "same, paced to half its rate ($target/s offered)" "$paced_rps" "$paced_p50" "$paced_p99" "-" "$paced_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "hello-world paced the same way (floor)" "$floor_rps" "$floor_p50" "$floor_p99" "-" "$floor_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /memory/kv/{key}" "$kvget_rps" "$kvget_p50" "$kvget_p99" "$(ratio "$kvget_rps" "$hello_rps")" "$kvget_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex PUT /memory/kv/{key} (sync durability)" "$kvput_rps" "$kvput_p50" "$kvput_p99" "$(ratio "$kvput_rps" "$hello_rps")" "$kvput_err"

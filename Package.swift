@@ -99,6 +99,7 @@ let package = Package(
                 "NeuroplexStorage",
                 "NeuroplexGateway",
                 "NeuroplexMemory",
+                "NeuroplexCRDT",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Foundation
 import NeuroplexCore
+import NeuroplexCRDT
 import NeuroplexMemory
 import OpenAPIRuntime
 
@@ -378,7 +379,9 @@ extension APIHandler {
             }
             var type = "kv"
             if case .string(let sent)? = object["type"] { type = sent }
-            entries.append(ExportedEntry(type: type, key: key, value: value, version: version, expiresAt: expiresAt))
+            entries.append(
+                ExportedEntry(
+                    type: type, key: key, value: value, version: version, expiresAt: expiresAt, state: object["state"]))
         }
         let summary = try await memory.importEntries(entries)
         return .ok(.init(body: .json(.init(imported: summary.imported, skipped: summary.skipped))))
@@ -400,5 +403,103 @@ extension APIHandler {
                     operation: $0.operation, count: $0.count, errors: $0.errors, averageMs: $0.averageMs,
                     p95Ms: $0.p95Ms, p99Ms: $0.p99Ms, perSecond: Double($0.count) / uptime)
             }))))
+    }
+}
+
+/// CRDT counters and sets.
+extension APIHandler {
+    func createMemoryCounter(_ input: Operations.CreateMemoryCounter.Input) async throws
+        -> Operations.CreateMemoryCounter.Output
+    {
+        var initial: Int64 = 0
+        if case .json(let body) = input.body { initial = body.initial ?? 0 }
+        let entry = try await memory.createObject(input.path.name, memory.makeCounter(initial))
+        return .created(.init(body: .json(.init(name: entry.key, value: initial))))
+    }
+
+    func getMemoryCounter(_ input: Operations.GetMemoryCounter.Input) async throws -> Operations.GetMemoryCounter.Output {
+        guard let object = try memory.object(input.path.name) else {
+            throw NeuroplexError.notFound("counter", id: input.path.name)
+        }
+        guard case .counter(let counter) = object else { throw Self.wrongType(input.path.name, object, "counter") }
+        return .ok(.init(body: .json(.init(name: input.path.name, value: counter.value))))
+    }
+
+    func deleteMemoryCounter(_ input: Operations.DeleteMemoryCounter.Input) async throws
+        -> Operations.DeleteMemoryCounter.Output
+    {
+        try Self.requireType(memory, input.path.name, "counter")
+        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+    }
+
+    func updateMemoryCounter(_ input: Operations.UpdateMemoryCounter.Input) async throws
+        -> Operations.UpdateMemoryCounter.Output
+    {
+        var delta: Int64 = 1
+        if case .json(let body) = input.body { delta = body.delta ?? 1 }
+        guard delta >= 0 else { throw NeuroplexError.invalid("delta", "delta must not be negative") }
+        let value: Int64
+        switch input.path.action {
+        case .increment: value = try await memory.counterAdd(input.path.name, delta)
+        case .decrement: value = try await memory.counterAdd(input.path.name, -delta)
+        case .reset: value = try await memory.counterReset(input.path.name)
+        }
+        return .ok(.init(body: .json(.init(name: input.path.name, value: value))))
+    }
+
+    func createMemorySet(_ input: Operations.CreateMemorySet.Input) async throws -> Operations.CreateMemorySet.Output {
+        var initial: [JSONValue] = []
+        if case .json(let body) = input.body, let sent = body.initial {
+            initial = try sent.enumerated().map { try Self.json($1, field: "initial[\($0)]") }
+        }
+        _ = try await memory.createObject(input.path.name, memory.makeSet(initial))
+        return .created(.init(body: .json(try setSchema(input.path.name))))
+    }
+
+    func getMemorySet(_ input: Operations.GetMemorySet.Input) async throws -> Operations.GetMemorySet.Output {
+        .ok(.init(body: .json(try setSchema(input.path.name))))
+    }
+
+    func deleteMemorySet(_ input: Operations.DeleteMemorySet.Input) async throws -> Operations.DeleteMemorySet.Output {
+        try Self.requireType(memory, input.path.name, "set")
+        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+    }
+
+    func updateMemorySet(_ input: Operations.UpdateMemorySet.Input) async throws -> Operations.UpdateMemorySet.Output {
+        let name = input.path.name
+        var element: JSONValue?
+        if case .json(let body) = input.body, let sent = body.element { element = try Self.json(sent, field: "element") }
+        func required() throws -> JSONValue {
+            guard let element else { throw NeuroplexError.invalid("element", "element is required", kind: .badRequest) }
+            return element
+        }
+        switch input.path.action {
+        case .add: _ = try await memory.setAdd(name, [try required()])
+        case .remove: _ = try await memory.setRemove(name, [try required()])
+        case .clear: try await memory.setClear(name)
+        case .contains:
+            var answer = try setSchema(name)
+            let wanted = try required()
+            if case .set(let set)? = try memory.object(name) { answer.contains = set.contains(wanted) }
+            return .ok(.init(body: .json(answer)))
+        }
+        return .ok(.init(body: .json(try setSchema(name))))
+    }
+
+    private func setSchema(_ name: String) throws -> Components.Schemas.MemorySet {
+        guard let object = try memory.object(name) else { throw NeuroplexError.notFound("set", id: name) }
+        guard case .array(let values) = object.view, object.typeName == "set" else {
+            throw Self.wrongType(name, object, "set")
+        }
+        return .init(name: name, values: try values.map { try Self.container($0) }, size: values.count)
+    }
+
+    static func wrongType(_ key: String, _ object: MemoryObject, _ wanted: String) -> NeuroplexError {
+        NeuroplexError(.conflict, code: .wrongType, "'\(key)' holds a \(object.typeName), not a \(wanted)")
+    }
+
+    /// Refuses with `wrong_type` when the key exists with another type (a delete through the wrong route).
+    static func requireType(_ memory: Memory, _ key: String, _ type: String) throws {
+        if let object = try memory.object(key), object.typeName != type { throw wrongType(key, object, type) }
     }
 }

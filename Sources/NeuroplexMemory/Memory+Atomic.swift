@@ -65,6 +65,8 @@ extension Memory {
                 case .keep: break
                 case .put(let value, let expiresAt), .restore(let value, let expiresAt, _):
                     current[write.key] = .some(Record(value: value, version: 0, expiresAt: expiresAt))
+                case .object:
+                    preconditionFailure("CRDT objects do not go through atomic groups")
                 case .remove, .expire: current[write.key] = .some(nil)
                 }
             }
@@ -82,8 +84,8 @@ extension Memory {
                             WriteResult(
                                 version: now?.version, value: now?.value, expiresAt: now?.expiresAt.map(Self.date),
                                 previous: before?.value))
-                    case .restore:
-                        preconditionFailure("imports do not go through atomic groups")
+                    case .restore, .object:
+                        preconditionFailure("imports and CRDT objects do not go through atomic groups")
                     case .put(let value, let expiresAt):
                         state.sequence += 1
                         let sequence = state.sequence

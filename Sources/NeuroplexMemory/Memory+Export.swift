@@ -3,19 +3,26 @@ public import NeuroplexCore
 
 /// One entry as exported and imported: a line of NDJSON.
 public struct ExportedEntry: Sendable, Equatable, Codable {
-    /// `kv` for a key-value entry (CRDT objects add their own types).
+    /// `kv` for a key-value entry, or the CRDT's type (`counter`, `set`).
     public var type: String
     public var key: String
+    /// The JSON value, or the CRDT's view (for reading; imports use `state`).
     public var value: JSONValue
     public var version: UInt64
     public var expiresAt: Date?
+    /// A CRDT's full state (with its causal history), so an import merges as a replica would.
+    public var state: JSONValue?
 
-    public init(type: String = "kv", key: String, value: JSONValue, version: UInt64, expiresAt: Date? = nil) {
+    public init(
+        type: String = "kv", key: String, value: JSONValue, version: UInt64, expiresAt: Date? = nil,
+        state: JSONValue? = nil
+    ) {
         self.type = type
         self.key = key
         self.value = value
         self.version = version
         self.expiresAt = expiresAt
+        self.state = state
     }
 }
 
@@ -42,8 +49,9 @@ extension Memory {
                 for (key, record) in shard.records where record.isLive(at: now) && pattern.matches(key) {
                     entries.append(
                         ExportedEntry(
-                            key: key, value: record.value, version: record.version,
-                            expiresAt: record.expiresAt.map(Self.date)))
+                            type: record.object?.typeName ?? "kv", key: key, value: record.visible,
+                            version: record.version, expiresAt: record.expiresAt.map(Self.date),
+                            state: try? record.object.map { try JSONValue.parse($0.encodedState()) }))
                 }
             }
         }
@@ -54,25 +62,39 @@ extension Memory {
     /// at that version or a newer one is skipped, as is one that has expired. Later writes get higher versions.
     /// - Throws: `validation_failed` naming the entry for a bad key, value or type, before anything is written.
     public func importEntries(_ entries: [ExportedEntry]) async throws -> ImportSummary {
+        var objects: [Int: MemoryObject] = [:]
         for (index, entry) in entries.enumerated() {
-            guard entry.type == "kv" else {
-                throw NeuroplexError.invalid("[\(index)].type", "unknown entry type '\(entry.type)'; this server imports kv")
-            }
             do {
                 try validate(key: entry.key)
-                try validate(value: entry.value)
+                if entry.type == "kv" {
+                    try validate(value: entry.value)
+                } else {
+                    guard let state = entry.state else {
+                        throw NeuroplexError.invalid("state", "a \(entry.type) entry needs its state")
+                    }
+                    do {
+                        objects[index] = try MemoryObject.decode(typeName: entry.type, state: state)
+                    } catch let error as NeuroplexError {
+                        throw error
+                    } catch {
+                        throw NeuroplexError.invalid("state", "the \(entry.type) state does not decode: \(error)")
+                    }
+                }
             } catch let error as NeuroplexError {
                 throw NeuroplexError(error.kind, code: error.code, "entry \(index + 1): \(error.message)", field: "[\(index)]")
             }
         }
         var summary = ImportSummary(imported: 0, skipped: 0)
-        for entry in entries {
+        for (index, entry) in entries.enumerated() {
             let expiresAt = entry.expiresAt.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) }
             var restored = false
             _ = try await mutate(entry.key) { current, now in
                 if let expiresAt, expiresAt <= now { return .keep }
                 if let current, current.version >= entry.version { return .keep }
                 restored = true
+                if let object = objects[index] {
+                    return .object(object, delta: object, expiresAt: expiresAt, version: entry.version)
+                }
                 return .restore(entry.value, expiresAt: expiresAt, version: entry.version)
             }
             if restored { summary.imported += 1 } else { summary.skipped += 1 }

@@ -9,6 +9,9 @@ extension Memory {
         case put(JSONValue, expiresAt: Int64?)
         /// A put that keeps a given version (imports); later writes of any key get higher versions.
         case restore(JSONValue, expiresAt: Int64?, version: UInt64)
+        /// Stores a CRDT after applying `delta` to it; the log gets the delta (or, with `version`, the full state of
+        /// an import, keeping that version).
+        case object(MemoryObject, delta: MemoryObject, expiresAt: Int64?, version: UInt64? = nil)
         case remove
         case expire
     }
@@ -53,6 +56,26 @@ extension Memory {
                     WriteResult(version: version, value: value, expiresAt: expiresAt.map(Self.date), previous: previous),
                     position, log
                 )
+            case .object(let object, let delta, let expiresAt, let kept):
+                let state = try delta.encodedState()
+                let (sequence, position, log) = commit(now: now, atLeast: kept ?? 0) { sequence in
+                    (
+                        Self.encodeObject(
+                            sequence: sequence, version: kept, key: key, typeCode: delta.typeCode, state: state,
+                            expiresAt: expiresAt),
+                        ChangeEvent(
+                            sequence: sequence, type: live == nil ? .insert : .update, key: key, value: object.view,
+                            previousValue: live?.visible, version: kept ?? sequence, timestamp: Self.date(now),
+                            nodeId: configuration.nodeID)
+                    )
+                }
+                let version = kept ?? sequence
+                shard.records[key] = Record(value: .null, version: version, expiresAt: expiresAt, object: object)
+                return (
+                    WriteResult(
+                        version: version, value: object.view, expiresAt: expiresAt.map(Self.date),
+                        previous: live?.visible), position, log
+                )
             case .remove, .expire:
                 guard stored != nil else { return (WriteResult(previous: nil), nil, nil) }
                 let kind: ChangeEvent.Kind = if case .expire = mutation { .expire } else { .delete }
@@ -60,7 +83,7 @@ extension Memory {
                     (
                         Self.encodeRemove(sequence: sequence, key: key),
                         ChangeEvent(
-                            sequence: sequence, type: kind, key: key, value: nil, previousValue: stored?.value,
+                            sequence: sequence, type: kind, key: key, value: nil, previousValue: stored?.visible,
                             version: sequence, timestamp: Self.date(now), nodeId: configuration.nodeID)
                     )
                 }

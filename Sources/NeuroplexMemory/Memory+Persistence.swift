@@ -16,6 +16,8 @@ extension Memory {
         case remove = 2
         /// Several puts and removes that happened atomically (a transaction): `[UInt32 length][part]...`.
         case group = 3
+        /// A CRDT delta (or full state, in snapshots and imports) to merge into the key's object.
+        case object = 4
         case snapshotHeader = 0x10
         case snapshotFooter = 0x11
     }
@@ -35,6 +37,22 @@ extension Memory {
         WriteAheadLog.put(UInt32(key.utf8.count), into: &out)
         out.append(contentsOf: key.utf8)
         value.write(into: &out)
+        return out
+    }
+
+    /// `[4][sequence][version][expiresAt or -1][key length][key][type code][state JSON]`.
+    static func encodeObject(
+        sequence: UInt64, version: UInt64?, key: String, typeCode: UInt8, state: [UInt8], expiresAt: Int64?
+    ) -> [UInt8] {
+        var out: [UInt8] = [RecordTag.object.rawValue]
+        out.reserveCapacity(40 + key.utf8.count + state.count)
+        put64(sequence, into: &out)
+        put64(version ?? sequence, into: &out)
+        put64(UInt64(bitPattern: expiresAt ?? -1), into: &out)
+        WriteAheadLog.put(UInt32(key.utf8.count), into: &out)
+        out.append(contentsOf: key.utf8)
+        out.append(typeCode)
+        out.append(contentsOf: state)
         return out
     }
 
@@ -61,6 +79,7 @@ extension Memory {
         case header(sequence: UInt64)
         case footer(count: UInt64)
         case group([Decoded])
+        case object(sequence: UInt64, key: String, version: UInt64, expiresAt: Int64?, delta: MemoryObject)
     }
 
     static func decode(_ payload: [UInt8]) throws -> Decoded {
@@ -83,6 +102,15 @@ extension Memory {
         case .remove:
             guard payload.count >= 9 else { throw POSIXFailure("short remove record") }
             return .remove(sequence: get64(payload, 1), key: String(decoding: payload[9...], as: UTF8.self))
+        case .object:
+            guard payload.count >= 30 else { throw POSIXFailure("short object record") }
+            let expires = Int64(bitPattern: get64(payload, 17))
+            let keyLength = Int(WriteAheadLog.get(payload, 25))
+            guard payload.count >= 30 + keyLength else { throw POSIXFailure("short object record") }
+            return .object(
+                sequence: get64(payload, 1), key: String(decoding: payload[29..<(29 + keyLength)], as: UTF8.self),
+                version: get64(payload, 9), expiresAt: expires < 0 ? nil : expires,
+                delta: try MemoryObject.decode(typeCode: payload[29 + keyLength], state: payload[(30 + keyLength)...]))
         case .group:
             var parts: [Decoded] = []
             var offset = 1
@@ -141,6 +169,9 @@ extension Memory {
                 case .remove(let sequence, let key) where sequence > base:
                     loaded[key] = nil
                     latest = max(latest, sequence)
+                case .object(let sequence, let key, let version, let expiresAt, let delta) where sequence > base:
+                    loaded[key] = Self.applying(delta, to: loaded[key], version: version, expiresAt: expiresAt)
+                    latest = max(latest, sequence)
                 case .group(let parts):
                     parts.forEach(apply)
                 default:
@@ -167,6 +198,13 @@ extension Memory {
                 "memory recovered",
                 metadata: ["keys": "\(loaded.count)", "sequence": "\(latest)", "snapshot": "\(base)"])
         }
+    }
+
+    /// A record after merging a logged delta into its object (a new object when the key held none of that type).
+    static func applying(_ delta: MemoryObject, to record: Record?, version: UInt64, expiresAt: Int64?) -> Record {
+        var object = record?.object.flatMap { $0.typeCode == delta.typeCode ? $0 : nil } ?? delta.empty
+        object.merge(delta)
+        return Record(value: .null, version: version, expiresAt: expiresAt, object: object)
     }
 
     /// Takes an exclusive lock on the directory for this process's lifetime (released by ``close()`` or exit):
@@ -201,7 +239,12 @@ extension Memory {
         var records: [String: Record] = [:]
         records.reserveCapacity(frames.count)
         for frame in frames.dropFirst().dropLast() {
-            if case .put(_, let key, let record) = try decode(frame) { records[key] = record }
+            switch try decode(frame) {
+            case .put(_, let key, let record): records[key] = record
+            case .object(_, let key, let version, let expiresAt, let state):
+                records[key] = applying(state, to: records[key], version: version, expiresAt: expiresAt)
+            default: break
+            }
         }
         return records
     }
@@ -242,9 +285,16 @@ extension Memory {
         frame(header)
         for shard in copies {
             for (key, record) in shard {
-                frame(
-                    Self.encodePut(
-                        sequence: record.version, key: key, value: record.value, expiresAt: record.expiresAt))
+                if let object = record.object, let state = try? object.encodedState() {
+                    frame(
+                        Self.encodeObject(
+                            sequence: record.version, version: record.version, key: key, typeCode: object.typeCode,
+                            state: state, expiresAt: record.expiresAt))
+                } else {
+                    frame(
+                        Self.encodePut(
+                            sequence: record.version, key: key, value: record.value, expiresAt: record.expiresAt))
+                }
                 count += 1
             }
         }

@@ -183,7 +183,7 @@ extension Memory {
     static func holds(_ condition: MemoryCondition, _ record: Record?) -> Bool {
         if let exists = condition.exists, exists != (record != nil) { return false }
         if let version = condition.version, record?.version != version { return false }
-        if let value = condition.value, record?.value != value { return false }
+        if let value = condition.value, record?.visible != value { return false }
         return true
     }
 
@@ -217,10 +217,10 @@ extension Memory {
             case .delete: return nil
             case nil: break
             }
-            if transaction.isolation == .readCommitted { return live?.value }
-            if let seen = transaction.reads[key] { return seen?.value }
+            if transaction.isolation == .readCommitted { return live?.visible }
+            if let seen = transaction.reads[key] { return seen?.visible }
             transaction.reads[key] = .some(live)
-            return live?.value
+            return live?.visible
         }
     }
 

@@ -22,10 +22,16 @@ import Synchronization
 public final class Memory: Sendable {
     /// One stored key.
     struct Record: Sendable {
+        /// The JSON value; `.null` when the key holds an ``object``.
         var value: JSONValue
         var version: UInt64
         /// Milliseconds since 1970; `nil` for no expiry.
         var expiresAt: Int64?
+        /// The CRDT the key holds, if it holds one rather than a JSON value.
+        var object: MemoryObject? = nil
+
+        /// What readers see: the JSON value, or the object's view.
+        var visible: JSONValue { object?.view ?? value }
 
         func isLive(at now: Int64) -> Bool { expiresAt.map { $0 > now } ?? true }
     }
@@ -201,6 +207,7 @@ public final class Memory: Sendable {
     public func increment(_ key: String, by delta: JSONValue) async throws -> WriteResult {
         try validate(key: key)
         return try await measured(.increment) { try await mutate(key) { current, _ in
+            if let object = current?.object { throw Self.wrongType(key, holds: object, wanted: "a number") }
             let base: JSONValue = current?.value ?? .int(0)
             return .put(try Self.add(base, delta, key: key), expiresAt: current?.expiresAt)
         } }
@@ -216,6 +223,7 @@ public final class Memory: Sendable {
         let expiry = try expiry(ttl: ttl)
         let swapped = Mutex(false)
         let result = try await measured(.compareAndSwap) { try await mutate(key) { current, _ in
+            if let object = current?.object { throw Self.wrongType(key, holds: object, wanted: "a JSON value") }
             guard current?.value == expected else { return .keep }
             swapped.withLock { $0 = true }
             return .put(value, expiresAt: ttl == nil ? current?.expiresAt : expiry)
@@ -326,6 +334,10 @@ public final class Memory: Sendable {
         return clock.milliseconds() + max(1, Int64((ttl * 1000).rounded()))
     }
 
+    static func wrongType(_ key: String, holds object: MemoryObject, wanted: String) -> NeuroplexError {
+        NeuroplexError(.conflict, code: .wrongType, "'\(key)' holds a \(object.typeName), not \(wanted)")
+    }
+
     static func add(_ base: JSONValue, _ delta: JSONValue, key: String) throws -> JSONValue {
         guard delta.numberValue != nil else {
             throw NeuroplexError.invalid("delta", "delta must be a number, not \(delta.typeName)")
@@ -369,14 +381,26 @@ public struct MemoryStats: Sendable, Equatable {
 /// A live key and its value.
 public struct MemoryEntry: Sendable, Equatable {
     public var key: String
+    /// The JSON value, or for a CRDT its view (a counter's value, a set's elements).
     public var value: JSONValue
+    /// `json`, or the CRDT's type (`counter`, `set`).
+    public var type: String
     /// Grows with every write of the key (it is the sequence number of its last change).
     public var version: UInt64
     public var expiresAt: Date?
 
+    init(key: String, value: JSONValue, type: String, version: UInt64, expiresAt: Date? = nil) {
+        self.key = key
+        self.value = value
+        self.type = type
+        self.version = version
+        self.expiresAt = expiresAt
+    }
+
     init(key: String, record: Memory.Record) {
         self.key = key
-        self.value = record.value
+        self.value = record.visible
+        self.type = record.object?.typeName ?? "json"
         self.version = record.version
         self.expiresAt = record.expiresAt.map { Date(timeIntervalSince1970: Double($0) / 1000) }
     }

@@ -35,7 +35,7 @@ struct RESPSession {
     }
 
     static let readCommands: Set<String> = [
-        "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "SCAN", "KEYS", "DBSIZE",
+        "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "SCAN", "KEYS", "DBSIZE", "SMEMBERS", "SISMEMBER", "SCARD",
     ]
 
     /// Runs one command and appends its reply.
@@ -199,7 +199,38 @@ struct RESPSession {
             out.ok()
         case "GET":
             guard arguments.count == 2 else { throw ArgumentError.arity(name) }
-            write(memory.get(try key(1))?.value, &out)
+            let entry = memory.get(try key(1))
+            if let entry, entry.type != "json" { throw NeuroplexError(.conflict, code: .wrongType, "not a string") }
+            write(entry?.value, &out)
+        case "SADD":
+            guard arguments.count >= 3 else { throw ArgumentError.arity(name) }
+            let members = try (2..<arguments.count).map { JSONValue.string(try key($0)) }
+            out.integer(try await memory.setAdd(try key(1), members, create: true))
+        case "SREM":
+            guard arguments.count >= 3 else { throw ArgumentError.arity(name) }
+            let members = try (2..<arguments.count).map { JSONValue.string(try key($0)) }
+            do {
+                out.integer(try await memory.setRemove(try key(1), members))
+            } catch let error as NeuroplexError where error.code == .notFound {
+                out.integer(0)
+            }
+        case "SMEMBERS", "SCARD", "SISMEMBER":
+            guard arguments.count == (name == "SISMEMBER" ? 3 : 2) else { throw ArgumentError.arity(name) }
+            var elements: [JSONValue] = []
+            if let object = try memory.object(try key(1)) {
+                guard case .array(let values) = object.view, object.typeName == "set" else {
+                    throw NeuroplexError(.conflict, code: .wrongType, "not a set")
+                }
+                elements = values
+            }
+            if name == "SCARD" {
+                out.integer(elements.count)
+            } else if name == "SISMEMBER" {
+                out.integer(elements.contains(.string(try key(2))) ? 1 : 0)
+            } else {
+                out.setHeader(elements.count)
+                for element in elements { write(element, &out) }
+            }
         case "MGET":
             guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
             out.arrayHeader(arguments.count - 1)
@@ -221,7 +252,11 @@ struct RESPSession {
             guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
             out.integer(try (1..<arguments.count).filter { memory.exists(try key($0)) }.count)
         case "TYPE":
-            out.simple(memory.exists(try key(1)) ? "string" : "none")
+            switch memory.get(try key(1))?.type {
+            case nil: out.simple("none")
+            case "json": out.simple("string")
+            case let type?: out.simple(type)
+            }
         case "INCR", "DECR":
             guard arguments.count == 2 else { throw ArgumentError.arity(name) }
             try await increment(key(1), .int(name == "INCR" ? 1 : -1), &out)

@@ -1,0 +1,54 @@
+import Foundation
+import NeuroplexCore
+import NeuroplexCRDT
+import NeuroplexMemory
+import NeuroplexTestSupport
+import Testing
+
+@Suite("Memory CRDT objects")
+struct ObjectTests {
+    @Test("counters and sets share the keyspace with JSON values; the wrong type is refused; all survive a crash")
+    func countersAndSets() async throws {
+        let directory = makeTemporaryDirectory()
+        let clock = ManualWallClock()
+        do {
+            let memory = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+            try await memory.createObject("views", memory.makeCounter(0))
+            for _ in 0..<3 { _ = try await memory.counterAdd("views", 2) }
+            #expect(try await memory.counterAdd("views", -1) == 5)
+            let again = await #expect(throws: NeuroplexError.self) {
+                try await memory.createObject("views", memory.makeCounter(1))
+            }
+            #expect(again?.code == .alreadyExists)
+            try await memory.createObject("tags", memory.makeSet(["tech", "ai"]))
+            #expect(try await memory.setAdd("tags", ["ml", "ai"]) == 1)
+            #expect(try await memory.setRemove("tags", ["tech"]) == 1)
+            // The change stream shows the views.
+            #expect(try memory.changes(since: memory.latestSequence - 1).first?.value == ["ai", "ml"])
+            #expect(memory.get("tags")?.value == ["ai", "ml"] && memory.get("tags")?.type == "set")
+            // One keyspace: types do not mix.
+            let wrong = await #expect(throws: NeuroplexError.self) { try await memory.setAdd("views", ["x"]) }
+            #expect(wrong?.code == .wrongType)
+            await #expect(throws: NeuroplexError.self) { try await memory.increment("tags", by: 1) }
+            try await memory.set("plain", 1)
+            #expect(throws: NeuroplexError.self) { try memory.object("plain") }
+            let missing = await #expect(throws: NeuroplexError.self) { try await memory.counterAdd("nope", 1) }
+            #expect(missing?.code == .notFound)
+        }
+        // Crash (no close), then recover from the log; then snapshot and recover again.
+        let reopened = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+        #expect(reopened.get("views")?.value == 5 && reopened.get("tags")?.value == ["ai", "ml"])
+        #expect(try await reopened.counterAdd("views", 10) == 15)
+        try await reopened.close()
+        let third = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+        #expect(third.get("views")?.value == 15 && third.get("tags")?.type == "set")
+
+        // Export carries the state; an import elsewhere keeps merging as the same CRDT.
+        let exported = third.export()
+        let other = try await Memory(configuration: .init(nodeID: "node-2"), clock: clock, logger: quietLogger)
+        #expect(try await other.importEntries(exported).imported == exported.count)
+        #expect(try await other.counterAdd("views", 1) == 16)
+        #expect(try await other.setAdd("tags", ["ai"]) == 0)
+        try await third.close()
+    }
+}

@@ -503,3 +503,201 @@ extension APIHandler {
         if let object = try memory.object(key), object.typeName != type { throw wrongType(key, object, type) }
     }
 }
+
+/// CRDT maps, texts and graphs.
+extension APIHandler {
+    /// The CRDT of `type` under `name`: `not_found`, or `wrong_type` when the key holds something else.
+    private func object(_ name: String, _ type: String) throws -> MemoryObject {
+        guard let object = try memory.object(name) else { throw NeuroplexError.notFound(type, id: name) }
+        guard object.typeName == type else { throw Self.wrongType(name, object, type) }
+        return object
+    }
+
+    // MARK: Maps
+
+    private func mapSchema(_ name: String) throws -> Components.Schemas.MemoryMap {
+        guard case .map(let map) = try object(name, "map") else { preconditionFailure() }
+        return .init(name: name, entries: try Self.container(.object(map.entries)), size: map.count)
+    }
+
+    func createMemoryMap(_ input: Operations.CreateMemoryMap.Input) async throws -> Operations.CreateMemoryMap.Output {
+        var initial: [String: JSONValue] = [:]
+        if case .json(let body)? = input.body, let sent = body.initial {
+            guard case .object(let entries) = try Self.json(sent, field: "initial") else {
+                throw NeuroplexError.invalid("initial", "initial must be an object")
+            }
+            initial = entries
+        }
+        try await memory.createObject(input.path.name, memory.makeMap(initial))
+        return .created(.init(body: .json(try mapSchema(input.path.name))))
+    }
+
+    func getMemoryMap(_ input: Operations.GetMemoryMap.Input) async throws -> Operations.GetMemoryMap.Output {
+        .ok(.init(body: .json(try mapSchema(input.path.name))))
+    }
+
+    func deleteMemoryMap(_ input: Operations.DeleteMemoryMap.Input) async throws -> Operations.DeleteMemoryMap.Output {
+        try Self.requireType(memory, input.path.name, "map")
+        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+    }
+
+    func setMemoryMapEntry(_ input: Operations.SetMemoryMapEntry.Input) async throws
+        -> Operations.SetMemoryMapEntry.Output
+    {
+        guard case .json(let body)? = input.body, let sent = body.value else {
+            throw NeuroplexError.invalid("value", "value is required", kind: .badRequest)
+        }
+        let value = try Self.json(sent, field: "value")
+        try await memory.mapSet(input.path.name, entry: input.path.entry, value)
+        return .ok(.init(body: .json(.init(key: input.path.entry, value: try Self.container(value)))))
+    }
+
+    func getMemoryMapEntry(_ input: Operations.GetMemoryMapEntry.Input) async throws
+        -> Operations.GetMemoryMapEntry.Output
+    {
+        guard case .map(let map) = try object(input.path.name, "map") else { preconditionFailure() }
+        guard let value = map.value(for: input.path.entry) else {
+            throw NeuroplexError.notFound("map entry", id: input.path.entry)
+        }
+        return .ok(.init(body: .json(.init(key: input.path.entry, value: try Self.container(value)))))
+    }
+
+    func deleteMemoryMapEntry(_ input: Operations.DeleteMemoryMapEntry.Input) async throws
+        -> Operations.DeleteMemoryMapEntry.Output
+    {
+        .ok(.init(body: .json(.init(deleted: try await memory.mapRemove(input.path.name, entry: input.path.entry)))))
+    }
+
+    // MARK: Texts
+
+    private func textSchema(_ name: String) throws -> Components.Schemas.MemoryText {
+        guard case .text(let text) = try object(name, "text") else { preconditionFailure() }
+        return .init(name: name, text: text.text, length: text.length)
+    }
+
+    func createMemoryText(_ input: Operations.CreateMemoryText.Input) async throws -> Operations.CreateMemoryText.Output {
+        var initial = ""
+        if case .json(let body)? = input.body { initial = body.initial ?? "" }
+        try await memory.createObject(input.path.name, try memory.makeText(initial))
+        return .created(.init(body: .json(try textSchema(input.path.name))))
+    }
+
+    func getMemoryText(_ input: Operations.GetMemoryText.Input) async throws -> Operations.GetMemoryText.Output {
+        .ok(.init(body: .json(try textSchema(input.path.name))))
+    }
+
+    func deleteMemoryText(_ input: Operations.DeleteMemoryText.Input) async throws -> Operations.DeleteMemoryText.Output {
+        try Self.requireType(memory, input.path.name, "text")
+        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+    }
+
+    func editMemoryText(_ input: Operations.EditMemoryText.Input) async throws -> Operations.EditMemoryText.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        switch input.path.action {
+        case .insert:
+            guard let text = body.text else { throw NeuroplexError.invalid("text", "text is required", kind: .badRequest) }
+            _ = try await memory.textInsert(input.path.name, text, at: body.position)
+        case .delete:
+            guard let length = body.length else {
+                throw NeuroplexError.invalid("length", "length is required", kind: .badRequest)
+            }
+            _ = try await memory.textDelete(input.path.name, at: body.position, length: length)
+        }
+        return .ok(.init(body: .json(try textSchema(input.path.name))))
+    }
+
+    // MARK: Graphs
+
+    private func graph(_ name: String) throws -> GraphCRDT {
+        guard case .graph(let graph) = try object(name, "graph") else { preconditionFailure() }
+        return graph
+    }
+
+    func createMemoryGraph(_ input: Operations.CreateMemoryGraph.Input) async throws
+        -> Operations.CreateMemoryGraph.Output
+    {
+        try await memory.createObject(input.path.name, .graph(GraphCRDT()))
+        return .created(.init(body: .json(try graphSchema(input.path.name))))
+    }
+
+    private func graphSchema(_ name: String) throws -> Components.Schemas.MemoryGraph {
+        let graph = try graph(name)
+        return .init(
+            name: name, vertices: try Self.container(.object(graph.vertices)),
+            edges: try graph.edges.map { .init(from: $0.from, to: $0.to, data: try Self.container($0.data)) })
+    }
+
+    func getMemoryGraph(_ input: Operations.GetMemoryGraph.Input) async throws -> Operations.GetMemoryGraph.Output {
+        .ok(.init(body: .json(try graphSchema(input.path.name))))
+    }
+
+    func deleteMemoryGraph(_ input: Operations.DeleteMemoryGraph.Input) async throws
+        -> Operations.DeleteMemoryGraph.Output
+    {
+        try Self.requireType(memory, input.path.name, "graph")
+        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+    }
+
+    func setMemoryGraphVertex(_ input: Operations.SetMemoryGraphVertex.Input) async throws
+        -> Operations.SetMemoryGraphVertex.Output
+    {
+        var data: JSONValue = .null
+        if case .json(let body)? = input.body, let sent = body.data { data = try Self.json(sent, field: "data") }
+        try await memory.graphAddVertex(input.path.name, input.path.id, data: data)
+        return .ok(.init(body: .json(.init(id: input.path.id, data: try Self.container(data)))))
+    }
+
+    func getMemoryGraphVertex(_ input: Operations.GetMemoryGraphVertex.Input) async throws
+        -> Operations.GetMemoryGraphVertex.Output
+    {
+        guard let data = try graph(input.path.name).vertex(input.path.id) else {
+            throw NeuroplexError.notFound("vertex", id: input.path.id)
+        }
+        return .ok(.init(body: .json(.init(id: input.path.id, data: try Self.container(data)))))
+    }
+
+    func deleteMemoryGraphVertex(_ input: Operations.DeleteMemoryGraphVertex.Input) async throws
+        -> Operations.DeleteMemoryGraphVertex.Output
+    {
+        .ok(.init(body: .json(.init(deleted: try await memory.graphRemoveVertex(input.path.name, input.path.id)))))
+    }
+
+    func setMemoryGraphEdge(_ input: Operations.SetMemoryGraphEdge.Input) async throws
+        -> Operations.SetMemoryGraphEdge.Output
+    {
+        var data: JSONValue = .null
+        if case .json(let body)? = input.body, let sent = body.data { data = try Self.json(sent, field: "data") }
+        try await memory.graphAddEdge(input.path.name, from: input.path.from, to: input.path.to, data: data)
+        return .ok(.init(body: .json(.init(from: input.path.from, to: input.path.to, data: try Self.container(data)))))
+    }
+
+    func getMemoryGraphEdge(_ input: Operations.GetMemoryGraphEdge.Input) async throws
+        -> Operations.GetMemoryGraphEdge.Output
+    {
+        guard let data = try graph(input.path.name).edge(from: input.path.from, to: input.path.to) else {
+            throw NeuroplexError.notFound("edge", id: "\(input.path.from)→\(input.path.to)")
+        }
+        return .ok(.init(body: .json(.init(from: input.path.from, to: input.path.to, data: try Self.container(data)))))
+    }
+
+    func deleteMemoryGraphEdge(_ input: Operations.DeleteMemoryGraphEdge.Input) async throws
+        -> Operations.DeleteMemoryGraphEdge.Output
+    {
+        .ok(.init(body: .json(.init(
+            deleted: try await memory.graphRemoveEdge(input.path.name, from: input.path.from, to: input.path.to)))))
+    }
+
+    func getMemoryGraphNeighbors(_ input: Operations.GetMemoryGraphNeighbors.Input) async throws
+        -> Operations.GetMemoryGraphNeighbors.Output
+    {
+        let graph = try graph(input.path.name)
+        guard graph.vertex(input.path.id) != nil else { throw NeuroplexError.notFound("vertex", id: input.path.id) }
+        let direction: GraphCRDT.Direction =
+            switch input.query.direction ?? .outgoing {
+            case .outgoing: .outgoing
+            case .incoming: .incoming
+            case .both: .both
+            }
+        return .ok(.init(body: .json(.init(neighbors: graph.neighbors(of: input.path.id, direction: direction)))))
+    }
+}

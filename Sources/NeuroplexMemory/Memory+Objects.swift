@@ -145,4 +145,114 @@ extension Memory {
             return (.set(delta), ())
         }
     }
+
+    // MARK: Maps
+
+    /// A new OR-map holding `entries`.
+    public func makeMap(_ entries: [String: JSONValue]) -> MemoryObject {
+        var map = ORMap()
+        let now = clock.milliseconds()
+        for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
+            map.set(key: key, value: value, timestamp: now, at: replica)
+        }
+        return .map(map)
+    }
+
+    /// Sets one entry of an OR-map (last writer wins; concurrent writes are recorded as conflicts).
+    public func mapSet(_ key: String, entry: String, _ value: JSONValue) async throws {
+        let now = clock.milliseconds()
+        try await updateObject(key, type: "map") { object, replica in
+            guard case .map(var map) = object else { preconditionFailure() }
+            let delta = map.set(key: entry, value: value, timestamp: now, at: replica)
+            object = .map(map)
+            return (.map(delta), ())
+        }
+    }
+
+    /// Removes one entry of an OR-map; returns whether it was there.
+    public func mapRemove(_ key: String, entry: String) async throws -> Bool {
+        try await updateObject(key, type: "map") { object, _ in
+            guard case .map(var map) = object else { preconditionFailure() }
+            let existed = map.value(for: entry) != nil
+            let delta = map.remove(key: entry)
+            object = .map(map)
+            return (.map(delta), existed)
+        }
+    }
+
+    // MARK: Texts
+
+    /// A new collaborative text holding `initial`.
+    public func makeText(_ initial: String) throws -> MemoryObject {
+        var text = TextCRDT()
+        if !initial.isEmpty { try text.insert(initial, at: 0, by: replica) }
+        return .text(text)
+    }
+
+    /// Inserts at a position (in Unicode code points); returns the text's length after.
+    /// - Throws: `position_out_of_range` (400) past the end.
+    public func textInsert(_ key: String, _ inserted: String, at position: Int) async throws -> Int {
+        try await updateObject(key, type: "text") { object, replica in
+            guard case .text(var text) = object else { preconditionFailure() }
+            let delta = try text.insert(inserted, at: position, by: replica)
+            object = .text(text)
+            return (.text(delta), text.length)
+        }
+    }
+
+    /// Deletes `length` code points at a position; returns the text's length after.
+    public func textDelete(_ key: String, at position: Int, length: Int) async throws -> Int {
+        try await updateObject(key, type: "text") { object, replica in
+            guard case .text(var text) = object else { preconditionFailure() }
+            let delta = try text.delete(at: position, length: length, by: replica)
+            object = .text(text)
+            return (.text(delta), text.length)
+        }
+    }
+
+    // MARK: Graphs
+
+    /// Adds or updates a vertex with its data.
+    public func graphAddVertex(_ key: String, _ id: String, data: JSONValue) async throws {
+        let now = clock.milliseconds()
+        try await updateObject(key, type: "graph") { object, replica in
+            guard case .graph(var graph) = object else { preconditionFailure() }
+            let delta = graph.addVertex(id, data: data, timestamp: now, at: replica)
+            object = .graph(graph)
+            return (.graph(delta), ())
+        }
+    }
+
+    /// Removes a vertex and its edges; returns whether it was there.
+    public func graphRemoveVertex(_ key: String, _ id: String) async throws -> Bool {
+        try await updateObject(key, type: "graph") { object, _ in
+            guard case .graph(var graph) = object else { preconditionFailure() }
+            let existed = graph.vertex(id) != nil
+            let delta = graph.removeVertex(id)
+            object = .graph(graph)
+            return (.graph(delta), existed)
+        }
+    }
+
+    /// Adds or updates a directed edge; both vertices must exist (`vertex_not_found`, 404).
+    public func graphAddEdge(_ key: String, from: String, to: String, data: JSONValue) async throws {
+        let now = clock.milliseconds()
+        try await updateObject(key, type: "graph") { object, replica in
+            guard case .graph(var graph) = object else { preconditionFailure() }
+            let delta = try graph.addEdge(from: from, to: to, data: data, timestamp: now, at: replica)
+            object = .graph(graph)
+            return (.graph(delta), ())
+        }
+    }
+
+    /// Removes an edge; returns whether it was there.
+    public func graphRemoveEdge(_ key: String, from: String, to: String) async throws -> Bool {
+        try await updateObject(key, type: "graph") { object, _ in
+            guard case .graph(var graph) = object else { preconditionFailure() }
+            let existed = graph.edge(from: from, to: to) != nil
+            let delta = graph.removeEdge(from: from, to: to)
+            object = .graph(graph)
+            return (.graph(delta), existed)
+        }
+    }
 }

@@ -7,20 +7,35 @@ public import NeuroplexCRDT
 public enum MemoryObject: Sendable, Equatable {
     case counter(PNCounter)
     case set(ORSet<JSONValue>)
+    case map(ORMap)
+    case text(TextCRDT)
+    case graph(GraphCRDT)
 
     /// The type's name, as HTTP paths and Redis `TYPE` use it.
     public var typeName: String {
         switch self {
         case .counter: "counter"
         case .set: "set"
+        case .map: "map"
+        case .text: "text"
+        case .graph: "graph"
         }
     }
 
-    /// What a reader sees: the counter's value, the set's elements (sorted by their JSON text).
+    /// What a reader sees: a counter's value, a set's elements (sorted by their JSON text), a map's entries, a
+    /// text's string, a graph's `{vertices: {id: data}, edges: [{from, to, data}]}`.
     public var view: JSONValue {
         switch self {
         case .counter(let counter): .int(counter.value)
         case .set(let set): .array(set.elements.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+        case .map(let map): .object(map.entries)
+        case .text(let text): .string(text.text)
+        case .graph(let graph):
+            [
+                "vertices": .object(graph.vertices),
+                "edges": .array(
+                    graph.edges.map { ["from": .string($0.from), "to": .string($0.to), "data": $0.data] }),
+            ]
         }
     }
 
@@ -29,6 +44,9 @@ public enum MemoryObject: Sendable, Equatable {
         switch self {
         case .counter: .counter(PNCounter())
         case .set: .set(ORSet())
+        case .map: .map(ORMap())
+        case .text: .text(TextCRDT())
+        case .graph: .graph(GraphCRDT())
         }
     }
 
@@ -41,6 +59,15 @@ public enum MemoryObject: Sendable, Equatable {
         case (.set(var set), .set(let other)):
             set.merge(other)
             self = .set(set)
+        case (.map(var map), .map(let other)):
+            map.merge(other)
+            self = .map(map)
+        case (.text(var text), .text(let other)):
+            text.merge(other)
+            self = .text(text)
+        case (.graph(var graph), .graph(let other)):
+            graph.merge(other)
+            self = .graph(graph)
         default:
             break
         }
@@ -52,6 +79,9 @@ public enum MemoryObject: Sendable, Equatable {
         switch self {
         case .counter: 1
         case .set: 2
+        case .map: 3
+        case .text: 4
+        case .graph: 5
         }
     }
 
@@ -60,6 +90,9 @@ public enum MemoryObject: Sendable, Equatable {
         switch self {
         case .counter(let counter): try CompactJSONEncoder().encode(counter)
         case .set(let set): try CompactJSONEncoder().encode(set)
+        case .map(let map): try CompactJSONEncoder().encode(map)
+        case .text(let text): try CompactJSONEncoder().encode(text)
+        case .graph(let graph): try CompactJSONEncoder().encode(graph)
         }
     }
 
@@ -68,6 +101,9 @@ public enum MemoryObject: Sendable, Equatable {
         switch typeCode {
         case 1: return .counter(try JSONDecoder().decode(PNCounter.self, from: data))
         case 2: return .set(try JSONDecoder().decode(ORSet<JSONValue>.self, from: data))
+        case 3: return .map(try JSONDecoder().decode(ORMap.self, from: data))
+        case 4: return .text(try JSONDecoder().decode(TextCRDT.self, from: data))
+        case 5: return .graph(try JSONDecoder().decode(GraphCRDT.self, from: data))
         default: throw NeuroplexError(.internal, code: .internal, "unknown object type \(typeCode) in the memory log")
         }
     }
@@ -77,6 +113,9 @@ public enum MemoryObject: Sendable, Equatable {
             switch typeName {
             case "counter": 1
             case "set": 2
+            case "map": 3
+            case "text": 4
+            case "graph": 5
             default: throw NeuroplexError.invalid("type", "unknown object type '\(typeName)'")
             }
         return try decode(typeCode: code, state: state.bytes)

@@ -51,4 +51,45 @@ struct ObjectTests {
         #expect(try await other.setAdd("tags", ["ai"]) == 0)
         try await third.close()
     }
+
+    @Test("maps, texts and graphs: their operations, errors, and state across a restart")
+    func mapsTextsGraphs() async throws {
+        let directory = makeTemporaryDirectory()
+        let clock = ManualWallClock()
+        do {
+            let memory = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+            try await memory.createObject("prefs", memory.makeMap(["theme": "light"]))
+            try await memory.mapSet("prefs", entry: "theme", "dark")
+            try await memory.mapSet("prefs", entry: "lang", "de")
+            #expect(try await memory.mapRemove("prefs", entry: "lang"))
+            #expect(memory.get("prefs")?.value == ["theme": "dark"])
+
+            try await memory.createObject("doc", memory.makeText("Hello world"))
+            _ = try await memory.textInsert("doc", ",", at: 5)
+            _ = try await memory.textDelete("doc", at: 0, length: 1)
+            #expect(try await memory.textInsert("doc", "J", at: 0) == 12)
+            #expect(memory.get("doc")?.value == "Jello, world")
+            let past = await #expect(throws: NeuroplexError.self) { try await memory.textInsert("doc", "x", at: 99) }
+            #expect(past?.kind == .badRequest)
+
+            try await memory.createObject("net", .graph(GraphCRDT()))
+            for vertex in ["a", "b", "c"] { try await memory.graphAddVertex("net", vertex, data: ["kind": "host"]) }
+            try await memory.graphAddEdge("net", from: "a", to: "b", data: ["w": 1])
+            try await memory.graphAddEdge("net", from: "a", to: "c", data: ["w": 2])
+            await #expect(throws: NeuroplexError.self) {
+                try await memory.graphAddEdge("net", from: "a", to: "zz", data: nil)
+            }
+            #expect(try await memory.graphRemoveVertex("net", "c"))
+            guard case .graph(let graph)? = try memory.object("net") else {
+                Issue.record("net is not a graph")
+                return
+            }
+            #expect(graph.neighbors(of: "a") == ["b"] && graph.edge(from: "a", to: "c") == nil)
+        }
+        let reopened = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+        #expect(reopened.get("prefs")?.value == ["theme": "dark"])
+        #expect(reopened.get("doc")?.value == "Jello, world")
+        #expect(reopened.get("net")?.type == "graph")
+        try await reopened.close()
+    }
 }

@@ -120,6 +120,13 @@ struct RESPTests {
             #expect(String(buffer: published.body) == #"{"receivers":1}"#)
             let pushed = "*4\r\n$8\r\npmessage\r\n$8\r\nalerts.*\r\n$11\r\nalerts.disk\r\n$16\r\n{\"level\":\"high\"}\r\n"
             #expect(subscriber.read(until: pushed) == pushed)
+            // Hashes are OR-maps, TEXT.* edits a collaborative text, INCR counts on a PN-counter key.
+            redis.send([["HSET", "h", "a", "1", "b", "2"], ["HGET", "h", "a"], ["HLEN", "h"], ["HDEL", "h", "a", "zz"],
+                        ["HGETALL", "h"], ["TEXT.INSERT", "t", "0", "Hello"], ["TEXT.INSERT", "t", "5", "!"],
+                        ["TEXT.GET", "t"], ["TYPE", "t"], ["INCR", "h"]])
+            // (This connection speaks RESP3 since HELLO 3, so HGETALL answers a map.)
+            let structures = ":2\r\n$1\r\n1\r\n:2\r\n:1\r\n%1\r\n$1\r\nb\r\n$1\r\n2\r\n:5\r\n:6\r\n$6\r\nHello!\r\n+text\r\n-WRONGTYPE"
+            #expect(redis.read(until: structures).hasPrefix(structures))
             subscriber.send([["GET", "greeting"]])
             #expect(subscriber.read(until: "-ERR").hasPrefix("-ERR Can't execute 'get'"))
         }

@@ -36,6 +36,7 @@ struct RESPSession {
 
     static let readCommands: Set<String> = [
         "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "SCAN", "KEYS", "DBSIZE", "SMEMBERS", "SISMEMBER", "SCARD",
+        "HGET", "HGETALL", "HKEYS", "HLEN", "TEXT.GET",
     ]
 
     /// Runs one command and appends its reply.
@@ -259,11 +260,70 @@ struct RESPSession {
             }
         case "INCR", "DECR":
             guard arguments.count == 2 else { throw ArgumentError.arity(name) }
-            try await increment(key(1), .int(name == "INCR" ? 1 : -1), &out)
+            try await increment(key(1), name == "INCR" ? 1 : -1, &out)
         case "INCRBY", "DECRBY":
             guard arguments.count == 3 else { throw ArgumentError.arity(name) }
             let delta = try integer(2)
-            try await increment(key(1), .int(name == "INCRBY" ? delta : -delta), &out)
+            try await increment(key(1), name == "INCRBY" ? delta : -delta, &out)
+        case "HSET":
+            guard arguments.count >= 4, arguments.count % 2 == 0 else { throw ArgumentError.arity(name) }
+            let map = try key(1)
+            if memory.get(map) == nil { try await memory.createObject(map, memory.makeMap([:])) }
+            var added = 0
+            for index in stride(from: 2, to: arguments.count, by: 2) {
+                if try mapEntries(map)[try key(index)] == nil { added += 1 }
+                try await memory.mapSet(map, entry: try key(index), .string(try key(index + 1)))
+            }
+            out.integer(added)
+        case "HGET":
+            guard arguments.count == 3 else { throw ArgumentError.arity(name) }
+            write(try mapEntries(try key(1))[try key(2)], &out)
+        case "HDEL":
+            guard arguments.count >= 3 else { throw ArgumentError.arity(name) }
+            let map = try key(1)
+            guard memory.get(map) != nil else {
+                out.integer(0)
+                return
+            }
+            var removed = 0
+            for index in 2..<arguments.count where try await memory.mapRemove(map, entry: try key(index)) { removed += 1 }
+            out.integer(removed)
+        case "HGETALL", "HKEYS", "HLEN":
+            guard arguments.count == 2 else { throw ArgumentError.arity(name) }
+            let entries = try mapEntries(try key(1)).sorted { $0.key < $1.key }
+            switch name {
+            case "HLEN": out.integer(entries.count)
+            case "HKEYS":
+                out.arrayHeader(entries.count)
+                for (entry, _) in entries { out.bulk(entry) }
+            default:
+                out.mapHeader(entries.count)
+                for (entry, value) in entries {
+                    out.bulk(entry)
+                    write(value, &out)
+                }
+            }
+        case "TEXT.INSERT", "TEXT.DELETE":
+            guard arguments.count == 4 else { throw ArgumentError.arity(name) }
+            let text = try key(1)
+            guard let position = Int(try key(2)), position >= 0 else { throw ArgumentError.notInteger }
+            if name == "TEXT.INSERT" {
+                if memory.get(text) == nil { try await memory.createObject(text, try memory.makeText("")) }
+                out.integer(try await memory.textInsert(text, try key(3), at: position))
+            } else {
+                guard let length = Int(try key(3)), length >= 0 else { throw ArgumentError.notInteger }
+                out.integer(try await memory.textDelete(text, at: position, length: length))
+            }
+        case "TEXT.GET":
+            guard arguments.count == 2 else { throw ArgumentError.arity(name) }
+            guard let entry = memory.get(try key(1)) else {
+                out.null()
+                return
+            }
+            guard entry.type == "text", case .string(let text) = entry.value else {
+                throw NeuroplexError(.conflict, code: .wrongType, "not a text")
+            }
+            out.bulk(text)
         case "INCRBYFLOAT":
             guard arguments.count == 3 else { throw ArgumentError.arity(name) }
             guard let delta = Double(try key(2)), delta.isFinite else { throw ArgumentError.notFloat }
@@ -430,8 +490,22 @@ struct RESPSession {
         }
     }
 
-    private func increment(_ key: String, _ delta: JSONValue, _ out: inout RESPWriter) async throws {
-        let result = try await memory.increment(key, by: delta)
+    /// The entries of the OR-map under `key` (none when absent); `wrong_type` for another type.
+    private func mapEntries(_ key: String) throws -> [String: JSONValue] {
+        guard let entry = memory.get(key) else { return [:] }
+        guard entry.type == "map", case .object(let entries) = entry.value else {
+            throw NeuroplexError(.conflict, code: .wrongType, "not a hash")
+        }
+        return entries
+    }
+
+    /// INCR and friends: on a PN-counter key they count on the counter, on anything else on the JSON number.
+    private func increment(_ key: String, _ delta: Int64, _ out: inout RESPWriter) async throws {
+        if memory.get(key)?.type == "counter" {
+            out.integer(Int(try await memory.counterAdd(key, delta)))
+            return
+        }
+        let result = try await memory.increment(key, by: .int(delta))
         guard case .int(let value)? = result.value else {
             throw ArgumentError(message: "ERR value is not an integer or out of range")
         }

@@ -149,6 +149,13 @@ let package = Package(
             path: "Benchmarks/MemoryBench",
             swiftSettings: strict
         ),
+        // Replays a text-editing trace through the text CRDT: bench/text-trace.sh.
+        .executableTarget(
+            name: "text-trace",
+            dependencies: ["NeuroplexCore", "NeuroplexCRDT"],
+            path: "Benchmarks/TextTrace",
+            swiftSettings: strict
+        ),
         // Helpers shared by the test targets (temporary databases, log capture).
         .target(
             name: "NeuroplexTestSupport",

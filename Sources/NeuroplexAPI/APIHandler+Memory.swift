@@ -428,8 +428,7 @@ extension APIHandler {
     func deleteMemoryCounter(_ input: Operations.DeleteMemoryCounter.Input) async throws
         -> Operations.DeleteMemoryCounter.Output
     {
-        try Self.requireType(memory, input.path.name, "counter")
-        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+        .ok(.init(body: .json(try await deleteObject(input.path.name, "counter"))))
     }
 
     func updateMemoryCounter(_ input: Operations.UpdateMemoryCounter.Input) async throws
@@ -461,8 +460,7 @@ extension APIHandler {
     }
 
     func deleteMemorySet(_ input: Operations.DeleteMemorySet.Input) async throws -> Operations.DeleteMemorySet.Output {
-        try Self.requireType(memory, input.path.name, "set")
-        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+        .ok(.init(body: .json(try await deleteObject(input.path.name, "set"))))
     }
 
     func updateMemorySet(_ input: Operations.UpdateMemorySet.Input) async throws -> Operations.UpdateMemorySet.Output {
@@ -498,9 +496,10 @@ extension APIHandler {
         NeuroplexError(.conflict, code: .wrongType, "'\(key)' holds a \(object.typeName), not a \(wanted)")
     }
 
-    /// Refuses with `wrong_type` when the key exists with another type (a delete through the wrong route).
-    static func requireType(_ memory: Memory, _ key: String, _ type: String) throws {
-        if let object = try memory.object(key), object.typeName != type { throw wrongType(key, object, type) }
+    /// Deletes the CRDT under `key`; `wrong_type` when the key holds another type (a delete through the wrong route).
+    func deleteObject(_ key: String, _ type: String) async throws -> Components.Schemas.MemoryDeleted {
+        if let object = try memory.object(key), object.typeName != type { throw Self.wrongType(key, object, type) }
+        return .init(deleted: try await memory.delete(key))
     }
 }
 
@@ -537,8 +536,7 @@ extension APIHandler {
     }
 
     func deleteMemoryMap(_ input: Operations.DeleteMemoryMap.Input) async throws -> Operations.DeleteMemoryMap.Output {
-        try Self.requireType(memory, input.path.name, "map")
-        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+        .ok(.init(body: .json(try await deleteObject(input.path.name, "map"))))
     }
 
     func setMemoryMapEntry(_ input: Operations.SetMemoryMapEntry.Input) async throws
@@ -587,8 +585,7 @@ extension APIHandler {
     }
 
     func deleteMemoryText(_ input: Operations.DeleteMemoryText.Input) async throws -> Operations.DeleteMemoryText.Output {
-        try Self.requireType(memory, input.path.name, "text")
-        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+        .ok(.init(body: .json(try await deleteObject(input.path.name, "text"))))
     }
 
     func editMemoryText(_ input: Operations.EditMemoryText.Input) async throws -> Operations.EditMemoryText.Output {
@@ -634,8 +631,7 @@ extension APIHandler {
     func deleteMemoryGraph(_ input: Operations.DeleteMemoryGraph.Input) async throws
         -> Operations.DeleteMemoryGraph.Output
     {
-        try Self.requireType(memory, input.path.name, "graph")
-        return .ok(.init(body: .json(.init(deleted: try await memory.delete(input.path.name)))))
+        .ok(.init(body: .json(try await deleteObject(input.path.name, "graph"))))
     }
 
     func setMemoryGraphVertex(_ input: Operations.SetMemoryGraphVertex.Input) async throws

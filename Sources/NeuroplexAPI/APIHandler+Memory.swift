@@ -475,13 +475,18 @@ extension APIHandler {
         case .add: _ = try await memory.setAdd(name, [try required()])
         case .remove: _ = try await memory.setRemove(name, [try required()])
         case .clear: try await memory.setClear(name)
-        case .contains:
-            var answer = try setSchema(name)
-            let wanted = try required()
-            if case .set(let set)? = try memory.object(name) { answer.contains = set.contains(wanted) }
-            return .ok(.init(body: .json(answer)))
         }
         return .ok(.init(body: .json(try setSchema(name))))
+    }
+
+    func memorySetContains(_ input: Operations.MemorySetContains.Input) async throws
+        -> Operations.MemorySetContains.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let wanted = try Self.json(body.element, field: "element")
+        var answer = try setSchema(input.path.name)
+        if case .set(let set)? = try memory.object(input.path.name) { answer.contains = set.contains(wanted) }
+        return .ok(.init(body: .json(answer)))
     }
 
     private func setSchema(_ name: String) throws -> Components.Schemas.MemorySet {

@@ -90,6 +90,13 @@ struct MemoryAPITests {
             expectProblem(
                 try await client.send(.put, "/memory/kv/visits", key: reader, json: #"{"value":0}"#), .forbidden,
                 code: "insufficient_scope")
+            // Testing set membership is a read; changing the set is not.
+            _ = try await client.send(.post, "/memory/sets/tags", key: admin, json: #"{"initial":["ai"]}"#)
+            let contains = try await client.send(.post, "/memory/sets/tags/contains", key: reader, json: #"{"element":"ai"}"#)
+            #expect(contains.status == .ok && contains.json["contains"] as? Bool == true)
+            expectProblem(
+                try await client.send(.post, "/memory/sets/tags/add", key: reader, json: #"{"element":"x"}"#), .forbidden,
+                code: "insufficient_scope")
         }
     }
 

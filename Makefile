@@ -30,7 +30,8 @@ acceptance:
 	  $(SWIFT) build --product neuroplex && \
 	  for check in $(ACCEPTANCE); do \
 	    echo "== acceptance: $$check"; python3 ../shared/acceptance/$$check.py || exit 1; \
-	  done; \
+	  done && \
+	  echo "== integration: real Redis clients" && python3 Tests/Integration/resp_clients.py; \
 	else echo "acceptance: ../shared/acceptance not found, skipped"; fi
 
 bench: bootstrap

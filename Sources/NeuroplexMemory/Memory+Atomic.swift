@@ -82,8 +82,8 @@ extension Memory {
                         let now = shard.pointee.records[key].flatMap { $0.isLive(at: now) ? $0 : nil }
                         results.append(
                             WriteResult(
-                                version: now?.version, value: now?.value, expiresAt: now?.expiresAt.map(Self.date),
-                                previous: before?.value))
+                                version: now?.version, value: now?.visible, expiresAt: now?.expiresAt.map(Self.date),
+                                previous: before?.visible))
                     case .restore, .object:
                         preconditionFailure("imports and CRDT objects do not go through atomic groups")
                     case .put(let value, let expiresAt):
@@ -95,14 +95,14 @@ extension Memory {
                         Self.publish(
                             ChangeEvent(
                                 sequence: sequence, type: before == nil ? .insert : .update, key: key, value: value,
-                                previousValue: before?.value, version: sequence, timestamp: Self.date(now),
+                                previousValue: before?.visible, version: sequence, timestamp: Self.date(now),
                                 nodeId: configuration.nodeID),
                             into: &state, historyLimit: configuration.historyLimit)
                         shard.pointee.records[key] = Record(value: value, version: sequence, expiresAt: expiresAt)
                         results.append(
                             WriteResult(
                                 version: sequence, value: value, expiresAt: expiresAt.map(Self.date),
-                                previous: before?.value))
+                                previous: before?.visible))
                         changed += 1
                     case .remove, .expire:
                         guard before != nil else {
@@ -114,11 +114,11 @@ extension Memory {
                         Self.appendPart(Self.encodeRemove(sequence: sequence, key: key), to: &record)
                         Self.publish(
                             ChangeEvent(
-                                sequence: sequence, type: .delete, key: key, value: nil, previousValue: before?.value,
+                                sequence: sequence, type: .delete, key: key, value: nil, previousValue: before?.visible,
                                 version: sequence, timestamp: Self.date(now), nodeId: configuration.nodeID),
                             into: &state, historyLimit: configuration.historyLimit)
                         shard.pointee.records[key] = nil
-                        results.append(WriteResult(previous: before?.value))
+                        results.append(WriteResult(previous: before?.visible))
                         changed += 1
                     }
                 }

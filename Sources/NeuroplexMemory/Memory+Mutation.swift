@@ -30,12 +30,12 @@ extension Memory {
             let live = stored.flatMap { $0.isLive(at: now) ? $0 : nil }
             let current = allowExpired ? stored : live
             let mutation = try decide(current, now)
-            let previous = current?.value
+            let previous = current?.visible
             switch mutation {
             case .keep:
                 return (
                     WriteResult(
-                        version: live?.version, value: live?.value, expiresAt: live.flatMap(\.expiresAt).map(Self.date),
+                        version: live?.version, value: live?.visible, expiresAt: live.flatMap(\.expiresAt).map(Self.date),
                         previous: previous), nil, nil
                 )
             case .put(let value, let expiresAt), .restore(let value, let expiresAt, _):
@@ -46,7 +46,7 @@ extension Memory {
                         Self.encodePut(sequence: sequence, version: kept, key: key, value: value, expiresAt: expiresAt),
                         ChangeEvent(
                             sequence: sequence, type: live == nil ? .insert : .update, key: key, value: value,
-                            previousValue: live?.value, version: kept ?? sequence, timestamp: Self.date(now),
+                            previousValue: live?.visible, version: kept ?? sequence, timestamp: Self.date(now),
                             nodeId: configuration.nodeID)
                     )
                 }

@@ -702,3 +702,78 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(neighbors: graph.neighbors(of: input.path.id, direction: direction)))))
     }
 }
+
+/// Consistency levels and conflicts.
+extension APIHandler {
+    private func consistencySchema(_ settings: ConsistencySettings) -> Components.Schemas.MemoryConsistency {
+        .init(
+            defaultLevel: .init(rawValue: settings.defaultLevel.rawValue) ?? .strong,
+            keyLevels: .init(additionalProperties: settings.keyLevels.compactMapValues { .init(rawValue: $0.rawValue) }),
+            token: memory.causalToken)
+    }
+
+    func getMemoryConsistency(_ input: Operations.GetMemoryConsistency.Input) async throws
+        -> Operations.GetMemoryConsistency.Output
+    {
+        .ok(.init(body: .json(consistencySchema(memory.consistency))))
+    }
+
+    func setMemoryConsistency(_ input: Operations.SetMemoryConsistency.Input) async throws
+        -> Operations.SetMemoryConsistency.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        var levels: [String: ConsistencyLevel?] = [:]
+        if let sent = body.keyLevels {
+            guard case .object(let entries) = try Self.json(sent, field: "keyLevels") else {
+                throw NeuroplexError.invalid("keyLevels", "keyLevels must be an object of key → level")
+            }
+            for (key, value) in entries {
+                switch value {
+                case .null: levels[key] = .some(nil)
+                case .string(let text):
+                    guard let level = ConsistencyLevel(rawValue: text) else {
+                        throw NeuroplexError.invalid(
+                            "keyLevels.\(key)", "unknown level '\(text)'; known: strong, eventual, causal, monotonic")
+                    }
+                    levels[key] = level
+                default:
+                    throw NeuroplexError.invalid("keyLevels.\(key)", "a level is a string, or null to remove it")
+                }
+            }
+        }
+        let updated = try memory.updateConsistency(
+            defaultLevel: body.defaultLevel.flatMap { ConsistencyLevel(rawValue: $0.rawValue) }, keyLevels: levels)
+        return .ok(.init(body: .json(consistencySchema(updated))))
+    }
+
+    func listMemoryConflicts(_ input: Operations.ListMemoryConflicts.Input) async throws
+        -> Operations.ListMemoryConflicts.Output
+    {
+        let conflicts = try memory.conflicts(GlobPattern(input.query.pattern ?? "*")).map { conflict in
+            Components.Schemas.MemoryConflict(
+                key: conflict.key, entry: conflict.entry,
+                writes: try conflict.writes.map {
+                    .init(value: try Self.container($0.value), timestamp: $0.timestamp, replica: $0.replica.rawValue)
+                })
+        }
+        return .ok(.init(body: .json(.init(conflicts: conflicts))))
+    }
+
+    func resolveMemoryConflict(_ input: Operations.ResolveMemoryConflict.Input) async throws
+        -> Operations.ResolveMemoryConflict.Output
+    {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let resolver: Memory.ConflictResolver
+        switch body.resolver {
+        case .local: resolver = .local
+        case .remote: resolver = .remote
+        case .value:
+            guard let sent = body.value else {
+                throw NeuroplexError.invalid("value", "the value resolver needs a value", kind: .badRequest)
+            }
+            resolver = .value(try Self.json(sent, field: "value"))
+        }
+        let kept = try await memory.resolveConflict(input.path.key, entry: body.entry, with: resolver)
+        return .ok(.init(body: .json(.init(key: body.entry, value: try Self.container(kept)))))
+    }
+}

@@ -137,6 +137,7 @@ extension Memory {
     func recover(from directory: String) async throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try lockDirectory(directory)
+        try loadConsistency(from: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
         func sequence(_ name: String, _ prefix: String, _ suffix: String) -> UInt64? {
             guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }

@@ -73,6 +73,8 @@ public final class Memory: Sendable {
     let clock: any WallClock
     let logger: Logger
     let snapshotting = Mutex(false)
+    /// The consistency levels (saved in the memory directory).
+    let consistencySettings = Mutex(ConsistencySettings())
     /// Open interactive transactions by id.
     let transactions = Mutex<[String: Transaction]>([:])
     /// The descriptor holding the memory directory's `flock`, or -1.

@@ -83,6 +83,14 @@ struct MemoryAPITests {
             #expect((sets?["count"] as? Int ?? 0) >= 5 && (sets?["errors"] as? Int ?? 0) >= 2)  // the two 412s
             #expect((sets?["p99Ms"] as? Double ?? 0) > 0)
 
+            let levels = try await client.send(
+                .put, "/memory/consistency", key: admin, json: #"{"defaultLevel":"causal","keyLevels":{"session:*":"eventual"}}"#)
+            #expect(levels.json["defaultLevel"] as? String == "causal" && (levels.json["token"] as? String)?.hasPrefix("c1:") == true)
+            expectProblem(
+                try await client.send(.put, "/memory/consistency", key: admin, json: #"{"keyLevels":{"k":"psychic"}}"#),
+                .unprocessableContent, code: "validation_failed")
+            #expect((try await client.send(.get, "/memory/conflicts", key: admin).json["conflicts"] as? [Any])?.isEmpty == true)
+
             // Scopes: a read-only key reads but cannot write.
             let created = try await client.send(.post, "/keys", key: admin, json: #"{"name":"reader","scopes":["memory:read"]}"#)
             let reader = try #require(created.json["key"] as? String)

@@ -92,4 +92,41 @@ struct ObjectTests {
         #expect(reopened.get("net")?.type == "graph")
         try await reopened.close()
     }
+
+    @Test("concurrent map writes are listed as conflicts until resolved; consistency levels are kept across restarts")
+    func conflictsAndConsistency() async throws {
+        let directory = makeTemporaryDirectory()
+        let clock = ManualWallClock()
+        do {
+            let memory = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+            // Two replicas write one entry concurrently; their merged state arrives here by import.
+            var left = ORMap()
+            var right = ORMap()
+            left.set(key: "theme", value: "dark", timestamp: 10, at: ReplicaID("a"))
+            right.set(key: "theme", value: "light", timestamp: 20, at: ReplicaID("b"))
+            left.merge(right)
+            let state = try JSONValue.parse(CompactJSONEncoder().encode(left))
+            _ = try await memory.importEntries([
+                ExportedEntry(type: "map", key: "prefs", value: nil, version: 5, state: state)
+            ])
+            let conflicts = memory.conflicts()
+            #expect(conflicts.count == 1 && conflicts.first?.entry == "theme")
+            #expect(conflicts.first?.writes.first?.value == "light")  // the later timestamp wins
+            #expect(try await memory.resolveConflict("prefs", entry: "theme", with: .remote) == "dark")
+            #expect(memory.conflicts().isEmpty && memory.get("prefs")?.value == ["theme": "dark"])
+            await #expect(throws: NeuroplexError.self) {
+                try await memory.resolveConflict("prefs", entry: "theme", with: .local)
+            }
+
+            try memory.updateConsistency(defaultLevel: .causal, keyLevels: ["session:*": .eventual, "k": .strong])
+            #expect(memory.consistency.level(for: "session:1") == .eventual)
+            #expect(memory.consistency.level(for: "k") == .strong && memory.consistency.level(for: "x") == .causal)
+            #expect(try memory.hasSeen(memory.causalToken))
+            #expect(throws: NeuroplexError.self) { try memory.hasSeen("nonsense") }
+        }
+        let reopened = try await Memory(configuration: .init(directory: directory), clock: clock, logger: quietLogger)
+        #expect(reopened.consistency.defaultLevel == .causal && reopened.consistency.keyLevels.count == 2)
+        #expect(reopened.get("prefs")?.value == ["theme": "dark"])
+        try await reopened.close()
+    }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NeuroplexCore
 import NeuroplexMemory
+import Synchronization
 
 let keyCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 100_000 : 100_000
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -73,6 +74,47 @@ let syncSets = rate(64 * perWriter, start)
 try await durable.close()
 try? FileManager.default.removeItem(atPath: syncDirectory)
 
+// Watch fan-out, in process: 1,000 watchers on one pattern while one writer makes 10,000 changes at ~10k/s; every
+// watcher must get every change in order. Latency is from the start of the write to each watcher's receipt.
+let fanout = try await Memory(configuration: .init(), logger: logger)
+let watcherCount = 1000
+let changeCount = 10_000
+let origin = ContinuousClock.now
+let sent = SentTimes(count: changeCount)
+@concurrent func collect(_ stream: AsyncThrowingStream<ChangeEvent, any Error>, _ sent: SentTimes, _ origin: ContinuousClock.Instant) async throws -> [Double] {
+    var latencies: [Double] = []
+    latencies.reserveCapacity(changeCount)
+    var expected: UInt64 = 1
+    for try await event in stream {
+        precondition(event.sequence == expected, "out of order or missing change")
+        let received = ContinuousClock.now - origin
+        latencies.append(Double(received.components.attoseconds) / 1e15 + Double(received.components.seconds) * 1000 - sent.milliseconds(Int(expected - 1)))
+        if expected == UInt64(changeCount) { break }
+        expected += 1
+    }
+    return latencies
+}
+@concurrent func write(_ memory: Memory, _ sent: SentTimes, _ origin: ContinuousClock.Instant) async throws {
+    for index in 0..<changeCount {
+        let now = ContinuousClock.now - origin
+        sent.set(index, Double(now.components.attoseconds) / 1e15 + Double(now.components.seconds) * 1000)
+        try await memory.set("watch:\(index % 100)", .int(Int64(index)))
+        if index % 100 == 99 { try await Task.sleep(for: .milliseconds(10)) }  // ~10k changes/s
+    }
+}
+let all = try await withThrowingTaskGroup(of: [Double].self) { group in
+    for _ in 0..<watcherCount {
+        let stream = fanout.watch(GlobPattern("watch:*"))
+        group.addTask { try await collect(stream, sent, origin) }
+    }
+    group.addTask { try await write(fanout, sent, origin); return [] }
+    var latencies: [Double] = []
+    for try await part in group { latencies += part }
+    return latencies.sorted()
+}
+try await fanout.close()
+precondition(all.count == watcherCount * changeCount, "a watcher missed changes")
+
 func show(_ name: String, _ value: Double) {
     print(name.padding(toLength: 46, withPad: " ", startingAt: 0) + String(format: "%12.0f /s", value))
 }
@@ -81,3 +123,13 @@ show("set, async durability, 1 task", sets)
 show("get, 1 task", gets)
 show("get, 2 tasks", parallelGets)
 show("set, sync durability, 64 concurrent writers", syncSets)
+print(String(format: "watch fan-out: %d watchers x %d changes, all delivered in order; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+    watcherCount, changeCount, all[all.count / 2], all[all.count * 99 / 100], all[all.count - 1]))
+
+/// When each change's write returned, in ms since the origin (written by the writer, read by the watchers).
+final class SentTimes: Sendable {
+    private let times: Mutex<[Double]>
+    init(count: Int) { times = Mutex(Array(repeating: 0, count: count)) }
+    func set(_ index: Int, _ value: Double) { times.withLock { $0[index] = value } }
+    func milliseconds(_ index: Int) -> Double { times.withLock { $0[index] } }
+}

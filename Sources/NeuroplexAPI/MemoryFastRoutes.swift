@@ -62,11 +62,7 @@ struct MemoryFastRoutes {
                 JSONValue.writeString(key, into: &out)
                 out += Array(#","version":"#.utf8)
                 out += Array(String(result.version ?? 0).utf8)
-                if let expiresAt = result.expiresAt {
-                    out += Array(#","expiresAt":""#.utf8)
-                    out += Array(Timestamp.string(expiresAt).utf8)
-                    out.append(UInt8(ascii: "\""))
-                }
+                Self.writeExpiry(result.expiresAt, into: &out)
                 out.append(UInt8(ascii: "}"))
                 return Self.response(out)
             },
@@ -80,12 +76,16 @@ struct MemoryFastRoutes {
         value.write(into: &out)
         out += Array(#","version":"#.utf8)
         out += Array(String(version).utf8)
-        if let expiresAt {
-            out += Array(#","expiresAt":""#.utf8)
-            out += Array(Timestamp.string(expiresAt).utf8)
-            out.append(UInt8(ascii: "\""))
-        }
+        writeExpiry(expiresAt, into: &out)
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// `,"expiresAt":"<RFC 3339>"`, or nothing for a key without expiry.
+    static func writeExpiry(_ expiresAt: Date?, into out: inout [UInt8]) {
+        guard let expiresAt else { return }
+        out += Array(#","expiresAt":""#.utf8)
+        out += Array(Timestamp.string(expiresAt).utf8)
+        out.append(UInt8(ascii: "\""))
     }
 
     static func response(_ bytes: [UInt8]) -> Response {

@@ -160,25 +160,26 @@ final class JSONByteWriter {
         withUnsafeBytes(of: &digits) { bytes.append(contentsOf: $0[($0.count - count)...]) }
     }
 
+    /// As ``JSONValue`` writes doubles; non-finite values are an error.
     func writeDouble(_ value: Double) throws {
-        try writeFloatingPoint(value)
+        try requireFinite(value)
+        JSONValue.writeDouble(value, into: &bytes)
     }
 
     /// A `Float` in its own shortest form (`0.1`, not the `0.10000000149011612` of its `Double` value).
     func writeFloat(_ value: Float) throws {
-        try writeFloatingPoint(value)
-    }
-
-    /// Shortest round-trip form; integral values without `.0`; non-finite values are an error.
-    private func writeFloatingPoint<F: BinaryFloatingPoint & LosslessStringConvertible>(_ value: F) throws {
-        guard value.isFinite else {
-            throw EncodingError.invalidValue(
-                value, .init(codingPath: [], debugDescription: "\(value) is not a valid JSON number"))
-        }
-        if value == value.rounded(.towardZero), abs(value) < (F.significandBitCount >= 52 ? 1e15 : 1e7) {
+        try requireFinite(value)
+        if value == value.rounded(.towardZero), abs(value) < 1e7 {
             writeInteger(Int64(value))
         } else {
             writeASCII(value.description)
+        }
+    }
+
+    private func requireFinite<F: BinaryFloatingPoint>(_ value: F) throws {
+        guard value.isFinite else {
+            throw EncodingError.invalidValue(
+                value, .init(codingPath: [], debugDescription: "\(value) is not a valid JSON number"))
         }
     }
 

@@ -223,14 +223,14 @@ public final class Memory: Sendable {
         try validate(key: key)
         try validate(value: value)
         let expiry = try expiry(ttl: ttl)
-        let swapped = Mutex(false)
+        var swapped = false
         let result = try await measured(.compareAndSwap) { try await mutate(key) { current, _ in
             if let object = current?.object { throw Self.wrongType(key, holds: object, wanted: "a JSON value") }
             guard current?.value == expected else { return .keep }
-            swapped.withLock { $0 = true }
+            swapped = true
             return .put(value, expiresAt: ttl == nil ? current?.expiresAt : expiry)
         } }
-        return (swapped.withLock { $0 }, result.version)
+        return (swapped, result.version)
     }
 
     /// Sets or clears a key's expiry. Returns `false` when the key does not exist.

@@ -39,6 +39,17 @@ struct RESPSession {
         "HGET", "HGETALL", "HKEYS", "HLEN", "TEXT.GET",
     ]
 
+    /// Commands that run at once inside MULTI instead of being queued.
+    static let transactionControl: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH"]
+    /// The only commands a RESP2 connection may send while subscribed.
+    static let subscribedModeCommands: Set<String> = [
+        "SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT",
+    ]
+    /// Commands about the connection itself, which need no memory scope.
+    static let connectionCommands: Set<String> = [
+        "ECHO", "SELECT", "CLIENT", "COMMAND", "INFO", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH",
+    ]
+
     /// Runs one command and appends its reply.
     mutating func execute(_ command: RESPCommand, into out: inout RESPWriter) async {
         let name = command.name
@@ -60,21 +71,21 @@ struct RESPSession {
                 out.error("NOAUTH Authentication required.")
                 return
             }
-            if var queue = queued, !["EXEC", "DISCARD", "MULTI", "WATCH"].contains(name) {
+            if var queue = queued, !Self.transactionControl.contains(name) {
                 queue.append(command)
                 queued = queue
                 out.simple("QUEUED")
                 return
             }
             if subscribedCount > 0, protocolVersion < 3,
-                !["SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT"].contains(name)
+                !Self.subscribedModeCommands.contains(name)
             {
                 out.error(
                     "ERR Can't execute '\(name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT are allowed in this context")
                 return
             }
             let needed: Scope = name == "FLUSHDB" ? .admin : Self.readCommands.contains(name) ? .memoryRead : .memoryWrite
-            guard key.scopes.grant(needed) || ["ECHO", "SELECT", "CLIENT", "COMMAND", "INFO", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"].contains(name) else {
+            guard key.scopes.grant(needed) || Self.connectionCommands.contains(name) else {
                 out.error("NOPERM this API key lacks the scope '\(needed.rawValue)' that \(name) needs")
                 return
             }

@@ -78,10 +78,10 @@ extension APIHandler {
         guard case .object(let entries) = try Self.json(body.entries, field: "entries") else {
             throw NeuroplexError.invalid("entries", "entries must be an object of key → value")
         }
+        let sorted = entries.sorted { $0.key < $1.key }
+        let written = try await memory.set(sorted.map { ($0.key, $0.value) }, ttl: body.ttl)
         var versions: [String: Int64] = [:]
-        for (key, value) in entries.sorted(by: { $0.key < $1.key }) {
-            versions[key] = Int64(clamping: try await memory.set(key, value, ttl: body.ttl).version ?? 0)
-        }
+        for (entry, result) in zip(sorted, written) { versions[entry.key] = Int64(clamping: result.version ?? 0) }
         return .ok(.init(body: .json(.init(versions: .init(additionalProperties: versions)))))
     }
 
@@ -90,7 +90,7 @@ extension APIHandler {
     {
         guard case .json(let body) = input.body else { throw Self.jsonRequired }
         var results: [String: Bool] = [:]
-        for key in body.keys { results[key] = try await memory.delete(key) }
+        for (key, deleted) in zip(body.keys, try await memory.delete(body.keys)) { results[key] = deleted || results[key] == true }
         return .ok(.init(body: .json(.init(results: .init(additionalProperties: results)))))
     }
 
@@ -343,6 +343,44 @@ extension APIHandler {
             out.append(UInt8(ascii: "\n"))
         }
         return .ok(.init(body: .applicationXNdjson(HTTPBody(out))))
+    }
+
+    func bulkMemory(_ input: Operations.BulkMemory.Input) async throws -> Operations.BulkMemory.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let mode: Memory.BulkMode
+        switch input.path.mode {
+        case .insert: mode = .insert
+        case .update: mode = .update
+        case .delete: mode = .delete
+        }
+        var entries: [(key: String, value: JSONValue)] = []
+        if mode == .delete {
+            guard let keys = body.keys else { throw NeuroplexError.invalid("keys", "a bulk delete needs keys") }
+            entries = keys.map { ($0, .null) }
+        } else {
+            guard let sent = body.entries else {
+                throw NeuroplexError.invalid("entries", "a bulk \(mode.rawValue) needs entries (key → value)")
+            }
+            guard case .object(let object) = try Self.json(sent, field: "entries") else {
+                throw NeuroplexError.invalid("entries", "entries must be an object of key → value")
+            }
+            entries = object.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        let summary = try await memory.bulk(mode, entries, ttl: body.ttl, batchSize: body.batchSize ?? 1000)
+        return .ok(.init(body: .json(.init(
+            success: summary.success, processed: summary.processed, inserted: summary.inserted,
+            updated: summary.updated, deleted: summary.deleted,
+            errors: summary.errors.map { .init(key: $0.key, code: $0.code.rawValue, message: $0.message) },
+            durationMs: summary.durationMs))))
+    }
+
+    func migrateMemory(_ input: Operations.MigrateMemory.Input) async throws -> Operations.MigrateMemory.Output {
+        guard case .json(let body) = input.body else { throw Self.jsonRequired }
+        let summary = try await memory.migrate(
+            from: body.source, to: body.target, move: body.mode == .move, overwrite: body.overwrite ?? false)
+        return .ok(.init(body: .json(.init(
+            migrated: summary.migrated, skipped: summary.skipped, removed: summary.removed,
+            durationMs: summary.durationMs))))
     }
 
     func importMemory(_ input: Operations.ImportMemory.Input) async throws -> Operations.ImportMemory.Output {

@@ -133,7 +133,9 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         metrics: metrics, clock: clock)
     try handler.registerHandlers(
         on: RouterTransport(
-            router: router, document: document, keys: platform.keys, fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory)),
+            router: router, document: document, keys: platform.keys,
+            fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory),
+            causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
     let spec = ByteBuffer(bytes: document.json)

@@ -19,6 +19,8 @@ struct RouterTransport: ServerTransport {
     let document: OpenAPIDocument
     let keys: KeyStore
     let fastRoutes: [String: FastRoute]
+    /// Causal tokens for the memory routes.
+    let causal: CausalTokens
 
     func register(
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (
@@ -32,19 +34,23 @@ struct RouterTransport: ServerTransport {
             throw NeuroplexError(.internal, code: .internal, "operation \(route) has no declared scope")
         }
         let gate = AccessGate(access: access, keys: keys)
+        let causal = path.hasPrefix("/memory/") ? causal : nil
         if let fast = fastRoutes[route] {
             router.on(RouterPath(path), method: method) { request, context in
-                try await fast.handle(request, context, gate.admit(request))
+                let key = try await gate.admit(request)
+                guard let causal else { return try await fast.handle(request, context, key) }
+                return try await causal.around(request) { try await fast.handle(request, context, key) }
             }
             return
         }
         router.on(RouterPath(path), method: method) { request, context in
-            guard let key = try await gate.admit(request) else {
-                return try await Self.run(handler, request, context)
+            let key = try await gate.admit(request)
+            func run() async throws -> Response {
+                guard let causal else { return try await Self.run(handler, request, context) }
+                return try await causal.around(request) { try await Self.run(handler, request, context) }
             }
-            return try await RequestScope.$current.withValue(RequestScope(key: key)) {
-                try await Self.run(handler, request, context)
-            }
+            guard let key else { return try await run() }
+            return try await RequestScope.$current.withValue(RequestScope(key: key)) { try await run() }
         }
     }
 

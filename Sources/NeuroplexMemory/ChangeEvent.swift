@@ -19,4 +19,10 @@ public struct ChangeEvent: Sendable, Equatable, Codable {
     public var version: UInt64
     public var timestamp: Date
     public var nodeId: String
+    /// The CRDT type when the key holds one (`counter`, `set`, …); not part of the JSON form.
+    var objectType: String? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case sequence, type, key, value, previousValue, version, timestamp, nodeId
+    }
 }

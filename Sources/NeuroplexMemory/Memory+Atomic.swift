@@ -92,12 +92,12 @@ extension Memory {
                         Self.appendPart(
                             Self.encodePut(sequence: sequence, key: key, value: value, expiresAt: expiresAt),
                             to: &record)
-                        Self.publish(
+                        publish(
                             ChangeEvent(
                                 sequence: sequence, type: before == nil ? .insert : .update, key: key, value: value,
                                 previousValue: before?.visible, version: sequence, timestamp: Self.date(now),
                                 nodeId: configuration.nodeID),
-                            into: &state, historyLimit: configuration.historyLimit)
+                            into: &state)
                         shard.pointee.records[key] = Record(value: value, version: sequence, expiresAt: expiresAt)
                         results.append(
                             WriteResult(
@@ -112,11 +112,11 @@ extension Memory {
                         state.sequence += 1
                         let sequence = state.sequence
                         Self.appendPart(Self.encodeRemove(sequence: sequence, key: key), to: &record)
-                        Self.publish(
+                        publish(
                             ChangeEvent(
                                 sequence: sequence, type: .delete, key: key, value: nil, previousValue: before?.visible,
                                 version: sequence, timestamp: Self.date(now), nodeId: configuration.nodeID),
-                            into: &state, historyLimit: configuration.historyLimit)
+                            into: &state)
                         shard.pointee.records[key] = nil
                         results.append(WriteResult(previous: before?.visible))
                         changed += 1

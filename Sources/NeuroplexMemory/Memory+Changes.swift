@@ -85,7 +85,10 @@ extension Memory {
     }
 
     /// Adds an event to the retained history and hands it to every matching watcher.
-    static func publish(_ event: ChangeEvent, into state: inout LogState, historyLimit: Int) {
+    func publish(_ event: ChangeEvent, into state: inout LogState) {
+        let historyLimit = configuration.historyLimit
+        if !state.notifications.isEmpty { notify(event, state.notifications) }
+        if !state.sequenceWaiters.isEmpty { Self.wakeSequenceWaiters(&state) }
         if state.history.count < historyLimit {
             state.history.append(event)
         } else if historyLimit > 0 {

@@ -128,9 +128,62 @@ extension Memory {
     /// Whether this node has seen everything up to a token another read or write returned.
     /// - Throws: `validation_failed` for a token that is not one of ours.
     public func hasSeen(_ token: String) throws -> Bool {
+        try Self.position(of: token) <= latestSequence
+    }
+
+    /// Waits until this node has seen everything up to `token` (read-your-writes and monotonic reads for a
+    /// session that carries its last token from node to node). Returns `false` if that did not happen in `timeout`.
+    /// - Throws: `validation_failed` for a token that is not one of ours.
+    public func waitUntilSeen(_ token: String, timeout: Duration) async throws -> Bool {
+        let target = try Self.position(of: token)
+        if target <= latestSequence { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.waitForSequence(target) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Suspends until the sequence reaches `target`; returns `false` when cancelled or closed first.
+    private func waitForSequence(_ target: UInt64) async -> Bool {
+        let id = nextSequenceWaiter.add(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let reached: Bool? = logState.withLock { state in
+                    if state.sequence >= target { return true }
+                    if state.cancelledWaiters.remove(id) != nil { return false }
+                    state.sequenceWaiters[id] = (target, continuation)
+                    return nil
+                }
+                if let reached { continuation.resume(returning: reached) }
+            }
+        } onCancel: {
+            let waiter = logState.withLock { state in
+                let waiter = state.sequenceWaiters.removeValue(forKey: id)
+                if waiter == nil { state.cancelledWaiters.insert(id) }
+                return waiter
+            }
+            waiter?.continuation.resume(returning: false)
+        }
+    }
+
+    /// Wakes the waiters whose position the sequence has reached (under the log lock).
+    static func wakeSequenceWaiters(_ state: inout LogState) {
+        for (id, waiter) in state.sequenceWaiters where waiter.target <= state.sequence {
+            state.sequenceWaiters[id] = nil
+            waiter.continuation.resume(returning: true)
+        }
+    }
+
+    static func position(of token: String) throws -> UInt64 {
         guard token.hasPrefix("c1:"), let position = UInt64(token.dropFirst(3)) else {
             throw NeuroplexError.invalid("token", "'\(token)' is not a causal token of this server")
         }
-        return position <= latestSequence
+        return position
     }
 }

@@ -42,11 +42,16 @@ public struct ImportSummary: Sendable, Equatable {
 extension Memory {
     /// Every live entry whose key matches `pattern`, in key order, as of one moment per shard.
     public func export(_ pattern: GlobPattern = .all) -> [ExportedEntry] {
+        exportedEntries { pattern.matches($0) }
+    }
+
+    /// Every live entry whose key passes `include`, in key order, as of one moment per shard.
+    func exportedEntries(where include: (String) -> Bool) -> [ExportedEntry] {
         let now = clock.milliseconds()
         var entries: [ExportedEntry] = []
         for shard in shards {
             shard.withLock { shard in
-                for (key, record) in shard.records where record.isLive(at: now) && pattern.matches(key) {
+                for (key, record) in shard.records where record.isLive(at: now) && include(key) {
                     entries.append(
                         ExportedEntry(
                             type: record.object?.typeName ?? "kv", key: key, value: record.visible,

@@ -66,7 +66,7 @@ extension Memory {
                         ChangeEvent(
                             sequence: sequence, type: live == nil ? .insert : .update, key: key, value: object.view,
                             previousValue: live?.visible, version: kept ?? sequence, timestamp: Self.date(now),
-                            nodeId: configuration.nodeID)
+                            nodeId: configuration.nodeID, objectType: object.typeName)
                     )
                 }
                 let version = kept ?? sequence
@@ -112,7 +112,7 @@ extension Memory {
             let (record, event) = make(sequence)
             let position = state.log?.append(record)
             reapEndedWatchers(&state)
-            Self.publish(event, into: &state, historyLimit: configuration.historyLimit)
+            publish(event, into: &state)
             return (sequence, position, state.log)
         }
     }

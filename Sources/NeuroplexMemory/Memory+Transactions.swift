@@ -106,8 +106,7 @@ extension Memory {
             }
         }
         statistics.record(.batch, since: start, failed: outcome.failed > 0)
-        let elapsed = ContinuousClock.now - start
-        outcome.durationMs = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        outcome.durationMs = Self.milliseconds(since: start)
         return outcome
     }
 

@@ -61,6 +61,12 @@ public final class Memory: Sendable {
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcher: UInt64 = 0
         var log: WriteAheadLog?
+        /// Which changes are also published as Redis keyspace notifications.
+        var notifications: KeyspaceNotifications = []
+        /// Requests waiting for the sequence to reach a causal token's position, by id.
+        var sequenceWaiters: [UInt64: (target: UInt64, continuation: CheckedContinuation<Bool, Never>)] = [:]
+        /// Waiters cancelled before they were registered.
+        var cancelledWaiters: Set<UInt64> = []
     }
 
     public let configuration: MemoryConfiguration
@@ -82,6 +88,7 @@ public final class Memory: Sendable {
     /// Watchers whose streams ended (consumer gone). Kept apart from the log lock because a stream may end while
     /// that lock is held (finishing it runs its termination handler at once); reaped on the next change.
     let endedWatchers = Mutex<[UInt64]>([])
+    let nextSequenceWaiter = Atomic<UInt64>(0)
 
     static let shardCount = 32
 
@@ -95,7 +102,7 @@ public final class Memory: Sendable {
         self.logger = logger
         self.shards = (0..<Self.shardCount).map { _ in LockedShard() }
         self.events = EventBus(nodeID: configuration.nodeID, buffer: configuration.watcherBuffer, clock: clock)
-        self.logState = Mutex(LogState())
+        self.logState = Mutex(LogState(notifications: configuration.keyspaceNotifications))
         if let directory = configuration.directory {
             try await recover(from: directory)
         }
@@ -111,6 +118,8 @@ public final class Memory: Sendable {
         let log = logState.withLock { state in
             for watcher in state.watchers.values { watcher.continuation.finish() }
             state.watchers.removeAll()
+            for waiter in state.sequenceWaiters.values { waiter.continuation.resume(returning: false) }
+            state.sequenceWaiters.removeAll()
             return state.log
         }
         await log?.shutdown()

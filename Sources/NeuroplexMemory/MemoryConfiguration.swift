@@ -23,6 +23,9 @@ public struct MemoryConfiguration: Sendable {
     public var watcherBuffer: Int = 10_000
     /// Once the log grows past this many bytes a snapshot is written and the log starts afresh (default 64 MiB).
     public var snapshotAfterLogBytes: UInt64 = 64 * 1024 * 1024
+    /// Which changes are also published on the event bus as Redis keyspace notifications (default none, as in
+    /// Redis; ``Memory/keyspaceNotifications`` changes it while running).
+    public var keyspaceNotifications: KeyspaceNotifications = []
     /// The id this node puts on its change events and CRDT operations.
     public var nodeID: String = "node-1"
 

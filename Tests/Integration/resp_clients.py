@@ -73,6 +73,25 @@ try:
         c.check(f"redis-py RESP{protocol}: PUBLISH reaches SUBSCRIBE",
                 message is not None and message.get("data") == "hello", repr(message))
         sub.close()
+        # Keyspace notifications, as a Redis client turns them on and listens for them.
+        r.config_set("notify-keyspace-events", "KEA")
+        c.check(f"redis-py RESP{protocol}: CONFIG GET notify-keyspace-events",
+                r.config_get("notify-keyspace-events") == {"notify-keyspace-events": "KEA"})
+        ks = r.pubsub()
+        ks.psubscribe(f"__keyspace@0__:{p}ks*")
+        while time.time() < deadline and ks.get_message(timeout=0.1) is None:
+            pass  # the psubscribe confirmation
+        r.set(p + "ks", "1")
+        r.delete(p + "ks")
+        events = []
+        while time.time() < deadline and len(events) < 2:
+            m = ks.get_message(timeout=0.1)
+            if m and m.get("type") == "pmessage":
+                events.append((m["channel"], m["data"]))
+        c.check(f"redis-py RESP{protocol}: keyspace notifications for SET and DEL",
+                events == [(f"__keyspace@0__:{p}ks", "set"), (f"__keyspace@0__:{p}ks", "del")], repr(events))
+        r.config_set("notify-keyspace-events", "")
+        ks.close()
         r.close()
     cli = ["redis-cli", "-p", str(srv.resp_port), "-a", key, "--no-auth-warning"]
     c.check("redis-cli SET", subprocess.run(cli + ["SET", "cli:k", "v"], capture_output=True, text=True).stdout.strip() == "OK")

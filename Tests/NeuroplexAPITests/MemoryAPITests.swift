@@ -152,6 +152,70 @@ struct MemoryAPITests {
         }
     }
 
+    @Test("bulk insert/update/delete report counts; migrate copies and moves a prefix; bad requests change nothing")
+    func bulkAndMigrate() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            let inserted = try await client.send(
+                .post, "/memory/bulk/insert", key: admin, json: #"{"entries":{"cfg:a":1,"cfg:b":{"on":true}},"ttl":60}"#)
+            #expect(inserted.status == .ok && inserted.json["inserted"] as? Int == 2 && inserted.json["success"] as? Bool == true)
+            let updated = try await client.send(
+                .post, "/memory/bulk/update", key: admin, json: #"{"entries":{"cfg:a":2,"cfg:zz":3}}"#)
+            #expect(updated.json["updated"] as? Int == 1 && updated.json["success"] as? Bool == false)
+            #expect((updated.json["errors"] as? [[String: Any]])?.first?["code"] as? String == "not_found")
+            expectProblem(
+                try await client.send(.post, "/memory/bulk/insert", key: admin, json: #"{"entries":{"cfg:c":1,"":2}}"#),
+                .unprocessableContent, code: "validation_failed")
+            #expect(try await client.send(.head, "/memory/kv/cfg:c", key: admin).status == .notFound)
+            expectProblem(
+                try await client.send(.post, "/memory/bulk/delete", key: admin, json: #"{"entries":{}}"#),
+                .unprocessableContent, code: "validation_failed")
+            expectProblem(
+                try await client.send(.post, "/memory/bulk/upsert", key: admin, json: #"{"keys":[]}"#),
+                .badRequest, code: "validation_failed")
+
+            let copied = try await client.send(
+                .post, "/memory/migrate", key: admin, json: #"{"source":"cfg:","target":"settings:"}"#)
+            #expect(copied.status == .ok && copied.json["migrated"] as? Int == 2 && copied.json["removed"] as? Int == 0)
+            #expect(try await client.send(.get, "/memory/kv/settings:a", key: admin).json["value"] as? Int == 2)
+            let moved = try await client.send(
+                .post, "/memory/migrate", key: admin, json: #"{"source":"cfg:","target":"old:","mode":"move"}"#)
+            #expect(moved.json["removed"] as? Int == 2)
+            #expect(try await client.send(.head, "/memory/kv/cfg:a", key: admin).status == .notFound)
+            expectProblem(
+                try await client.send(.post, "/memory/migrate", key: admin, json: #"{"source":"old:","target":"old:x:"}"#),
+                .unprocessableContent, code: "validation_failed")
+            let deleted = try await client.send(
+                .post, "/memory/bulk/delete", key: admin, json: #"{"keys":["old:a","old:b","nope"]}"#)
+            #expect(deleted.json["deleted"] as? Int == 2 && deleted.json["processed"] as? Int == 3)
+        }
+    }
+
+    @Test("writes answer with a causal token; a read carrying a later one waits for that change; a bad one is 400")
+    func causalTokens() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        let header = HTTPField.Name("Neuroplex-Causal-Token")!
+        try await app.test(.router) { client in
+            let put = try await client.send(.put, "/memory/kv/a", key: admin, json: #"{"value":1}"#)
+            let token = try #require(put.headers[header])
+            #expect(token == "c1:\(try #require(put.json["version"] as? Int))")
+            let read = try await client.send(.get, "/memory/kv/a", key: admin, headers: [header: token])
+            #expect(read.status == .ok && read.headers[header] == token)
+            #expect(try await client.send(.get, "/memory/kv/a", key: admin).headers[header] == nil)
+            expectProblem(
+                try await client.send(.get, "/memory/kv/a", key: admin, headers: [header: "yesterday"]),
+                .badRequest, code: "validation_failed")
+            let position = Int(token.dropFirst(3))!
+            async let waited = client.send(.get, "/memory/kv/a", key: admin, headers: [header: "c1:\(position + 1)"])
+            _ = try await client.send(.put, "/memory/kv/a", key: admin, json: #"{"value":2}"#)
+            #expect(try await waited.json["value"] as? Int == 2)
+        }
+    }
+
     @Test("acknowledged memory writes are there after a restart on the same data directory")
     func restart() async throws {
         let configuration = try await testConfiguration(.sqlite)

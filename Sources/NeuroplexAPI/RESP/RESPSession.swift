@@ -36,7 +36,7 @@ struct RESPSession {
 
     static let readCommands: Set<String> = [
         "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "SCAN", "KEYS", "DBSIZE", "SMEMBERS", "SISMEMBER", "SCARD",
-        "HGET", "HGETALL", "HKEYS", "HLEN", "TEXT.GET",
+        "HGET", "HGETALL", "HKEYS", "HLEN", "TEXT.GET", "CONFIG",
     ]
 
     /// Commands that run at once inside MULTI instead of being queued.
@@ -84,7 +84,9 @@ struct RESPSession {
                     "ERR Can't execute '\(name.lowercased())': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT are allowed in this context")
                 return
             }
-            let needed: Scope = name == "FLUSHDB" ? .admin : Self.readCommands.contains(name) ? .memoryRead : .memoryWrite
+            let needed: Scope =
+                name == "FLUSHDB" || (name == "CONFIG" && command.string(1)?.uppercased() == "SET")
+                ? .admin : Self.readCommands.contains(name) ? .memoryRead : .memoryWrite
             guard key.scopes.grant(needed) || Self.connectionCommands.contains(name) else {
                 out.error("NOPERM this API key lacks the scope '\(needed.rawValue)' that \(name) needs")
                 return
@@ -98,6 +100,39 @@ struct RESPSession {
             out.error(error.message)
         } catch {
             out.error("ERR \(error)")
+        }
+    }
+
+    /// `CONFIG GET pattern` and `CONFIG SET notify-keyspace-events flags` (the one setting this server has).
+    private func config(_ command: RESPCommand, _ out: inout RESPWriter) throws {
+        let setting = "notify-keyspace-events"
+        let count = command.arguments.count
+        switch command.string(1)?.uppercased() ?? "" {
+        case "GET":
+            guard count == 3, let pattern = command.string(2) else { throw ArgumentError.arity("CONFIG|GET") }
+            let matches = GlobPattern(pattern.lowercased()).matches(setting)
+            if protocolVersion >= 3 { out.mapHeader(matches ? 1 : 0) } else { out.arrayHeader(matches ? 2 : 0) }
+            if matches {
+                out.bulk(setting)
+                out.bulk(memory.keyspaceNotifications.redisFlags)
+            }
+        case "SET":
+            guard count == 4, let option = command.string(2), let value = command.string(3) else {
+                throw ArgumentError.arity("CONFIG|SET")
+            }
+            guard option.lowercased() == setting else {
+                throw ArgumentError(message: "ERR Unknown option or number of arguments for CONFIG SET - '\(option)'")
+            }
+            guard let flags = KeyspaceNotifications(redisFlags: value) else {
+                throw ArgumentError(
+                    message: "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+            }
+            memory.keyspaceNotifications = flags
+            out.ok()
+        case "RESETSTAT", "REWRITE":
+            out.ok()
+        default:
+            throw ArgumentError(message: "ERR unknown subcommand or wrong number of arguments for 'CONFIG'")
         }
     }
 
@@ -207,8 +242,10 @@ struct RESPSession {
         case "DBSIZE":
             out.integer(memory.count)
         case "FLUSHDB":
-            for entry in memory.export() { try await memory.delete(entry.key) }
+            _ = try await memory.bulk(.delete, memory.export().map { ($0.key, JSONValue.null) })
             out.ok()
+        case "CONFIG":
+            try config(command, &out)
         case "GET":
             guard arguments.count == 2 else { throw ArgumentError.arity(name) }
             let entry = memory.get(try key(1))
@@ -251,15 +288,12 @@ struct RESPSession {
             try await set(command, &out)
         case "MSET":
             guard arguments.count >= 3, arguments.count % 2 == 1 else { throw ArgumentError.arity(name) }
-            for index in stride(from: 1, to: arguments.count, by: 2) {
-                try await memory.set(try key(index), .string(try key(index + 1)))
-            }
+            try await memory.set(
+                stride(from: 1, to: arguments.count, by: 2).map { (try key($0), JSONValue.string(try key($0 + 1))) })
             out.ok()
         case "DEL", "UNLINK":
             guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
-            var removed = 0
-            for index in 1..<arguments.count where try await memory.delete(try key(index)) { removed += 1 }
-            out.integer(removed)
+            out.integer(try await memory.delete((1..<arguments.count).map { try key($0) }).filter { $0 }.count)
         case "EXISTS":
             guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
             out.integer(try (1..<arguments.count).filter { memory.exists(try key($0)) }.count)

@@ -8,6 +8,10 @@ import NeuroplexMemory
 import Synchronization
 
 let keyCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 100_000 : 100_000
+/// `memory-bench <keys> sets` stops after the async set phase, `memory-bench <keys> restart` runs only the restart
+/// phase (for profiling them alone).
+let phase = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : "all"
+let setsOnly = phase == "sets"
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
 let keys = (0..<keyCount).map { "user:\($0)" }
 let value: JSONValue = ["name": "Alice", "age": 30, "tags": ["a", "b"]]
@@ -23,6 +27,40 @@ func directory() -> String {
     return path
 }
 
+// Restart with 1M keys: after a crash (a copy of the directory taken while the engine runs: the latest snapshot
+// plus the log after it, as `kill -9` leaves them) and after a clean close (one snapshot).
+func restartPhase() async throws -> (crash: Double, clean: Double, files: [String]) {
+    let restartKeys = 1_000_000
+    let restartDirectory = directory()
+    let filled = try await Memory(configuration: .init(directory: restartDirectory, durability: .async), logger: logger)
+    try await setAll(filled, (0..<restartKeys).map { "user:\($0)" }, value)
+    try await filled.flush()
+    let crashDirectory = directory()
+    for name in try FileManager.default.contentsOfDirectory(atPath: restartDirectory) where name != "LOCK" {
+        try FileManager.default.copyItem(atPath: restartDirectory + "/" + name, toPath: crashDirectory + "/" + name)
+    }
+    let crashFiles = try FileManager.default.contentsOfDirectory(atPath: crashDirectory).sorted()
+    try await filled.close()
+    func timedOpen(_ path: String) async throws -> Double {
+        let start = ContinuousClock.now
+        let reopened = try await Memory(configuration: .init(directory: path, durability: .async), logger: logger)
+        let elapsed = ContinuousClock.now - start
+        precondition(reopened.count == restartKeys, "a restart lost keys: \(reopened.count) of \(restartKeys)")
+        try await reopened.close()
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+    let crashRestart = try await timedOpen(crashDirectory)
+    let cleanRestart = try await timedOpen(restartDirectory)
+    try? FileManager.default.removeItem(atPath: restartDirectory)
+    try? FileManager.default.removeItem(atPath: crashDirectory)
+    return (crashRestart, cleanRestart, crashFiles)
+}
+if phase == "restart" {
+    let (crash, clean, files) = try await restartPhase()
+    print(String(format: "restart with 1M keys: after a crash %.2f s, after a clean close %.2f s", crash, clean), files)
+    exit(0)
+}
+
 // Async durability: sets from one task, then gets from one task and from two.
 let asyncDirectory = directory()
 let memory = try await Memory(configuration: .init(directory: asyncDirectory, durability: .async), logger: logger)
@@ -34,6 +72,10 @@ let memory = try await Memory(configuration: .init(directory: asyncDirectory, du
 var start = ContinuousClock.now
 try await setAll(memory, keys, value)
 let sets = rate(keyCount, start)
+if setsOnly {
+    print("set, async durability, 1 task: \(Int(sets)) /s")
+    exit(0)
+}
 let rounds = max(1, 2_000_000 / keyCount)
 start = ContinuousClock.now
 var found = 0
@@ -115,6 +157,8 @@ let all = try await withThrowingTaskGroup(of: [Double].self) { group in
 try await fanout.close()
 precondition(all.count == watcherCount * changeCount, "a watcher missed changes")
 
+let (crashRestart, cleanRestart, crashFiles) = try await restartPhase()
+
 func show(_ name: String, _ value: Double) {
     print(name.padding(toLength: 46, withPad: " ", startingAt: 0) + String(format: "%12.0f /s", value))
 }
@@ -125,6 +169,8 @@ show("get, 2 tasks", parallelGets)
 show("set, sync durability, 64 concurrent writers", syncSets)
 print(String(format: "watch fan-out: %d watchers x %d changes, all delivered in order; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms",
     watcherCount, changeCount, all[all.count / 2], all[all.count * 99 / 100], all[all.count - 1]))
+print(String(format: "restart with %d keys: after a crash %.2f s, after a clean close %.2f s", 1_000_000, crashRestart,
+    cleanRestart) + " (crash image: \(crashFiles.joined(separator: ", ")))")
 
 /// When each change's write returned, in ms since the origin (written by the writer, read by the watchers).
 final class SentTimes: Sendable {

@@ -41,9 +41,12 @@ extension Memory {
             case .put(let value, let expiresAt), .restore(let value, let expiresAt, _):
                 var kept: UInt64?
                 if case .restore(_, _, let version) = mutation { kept = version }
+                // Encoded before the log lock (which every writer shares); only the sequence is filled in under it.
+                var encoded = Self.encodePut(sequence: 0, version: kept ?? 0, key: key, value: value, expiresAt: expiresAt)
                 let (sequence, position, log) = commit(now: now, atLeast: kept ?? 0) { sequence in
-                    (
-                        Self.encodePut(sequence: sequence, version: kept, key: key, value: value, expiresAt: expiresAt),
+                    Self.fillSequence(sequence, keepingVersion: kept != nil, into: &encoded)
+                    return (
+                        encoded,
                         ChangeEvent(
                             sequence: sequence, type: live == nil ? .insert : .update, key: key, value: value,
                             previousValue: live?.visible, version: kept ?? sequence, timestamp: Self.date(now),
@@ -94,9 +97,7 @@ extension Memory {
         if let position, let log, configuration.durability == .sync {
             try await log.waitUntilDurable(position)
         }
-        if let log, log.length > configuration.snapshotAfterLogBytes {
-            try await writeSnapshot()
-        }
+        if let log, log.length > configuration.snapshotAfterLogBytes { snapshotInBackground() }
         return result
     }
 

@@ -40,6 +40,15 @@ extension Memory {
         return out
     }
 
+    /// Writes the sequence number (and, unless the record keeps a given version, the version) into a record that
+    /// ``encodePut(sequence:version:key:value:expiresAt:)`` encoded with placeholders.
+    static func fillSequence(_ sequence: UInt64, keepingVersion: Bool, into record: inout [UInt8]) {
+        record.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: sequence.littleEndian, toByteOffset: 1, as: UInt64.self)
+            if !keepingVersion { bytes.storeBytes(of: sequence.littleEndian, toByteOffset: 9, as: UInt64.self) }
+        }
+    }
+
     /// `[4][sequence][version][expiresAt or -1][key length][key][type code][state JSON]`.
     static func encodeObject(
         sequence: UInt64, version: UInt64?, key: String, typeCode: UInt8, state: [UInt8], expiresAt: Int64?
@@ -73,7 +82,7 @@ extension Memory {
     }
 
     /// A decoded log or snapshot record.
-    enum Decoded {
+    enum Decoded: Sendable {
         case put(sequence: UInt64, key: String, record: Record)
         case remove(sequence: UInt64, key: String)
         case header(sequence: UInt64)
@@ -147,10 +156,11 @@ extension Memory {
         let logs = names.compactMap { sequence($0, "wal-", ".log") }.sorted()
 
         var base: UInt64 = 0
-        var loaded: [String: Record] = [:]
+        // Straight into one dictionary per shard, so that nothing is hashed twice or moved afterwards.
+        var loaded = [[String: Record]](repeating: [:], count: Self.shardCount)
         for candidate in snapshots {
             let path = (directory as NSString).appendingPathComponent("snapshot-\(candidate).bin")
-            if let records = try? Self.readSnapshot(path) {
+            if let records = try? await readSnapshot(path) {
                 loaded = records
                 base = candidate
                 break
@@ -165,13 +175,14 @@ extension Memory {
             func apply(_ decoded: Decoded) {
                 switch decoded {
                 case .put(let sequence, let key, let record) where sequence > base:
-                    loaded[key] = record
+                    loaded[shardIndex(for: key)][key] = record
                     latest = max(latest, sequence)
                 case .remove(let sequence, let key) where sequence > base:
-                    loaded[key] = nil
+                    loaded[shardIndex(for: key)][key] = nil
                     latest = max(latest, sequence)
                 case .object(let sequence, let key, let version, let expiresAt, let delta) where sequence > base:
-                    loaded[key] = Self.applying(delta, to: loaded[key], version: version, expiresAt: expiresAt)
+                    let index = shardIndex(for: key)
+                    loaded[index][key] = Self.applying(delta, to: loaded[index][key], version: version, expiresAt: expiresAt)
                     latest = max(latest, sequence)
                 case .group(let parts):
                     parts.forEach(apply)
@@ -179,7 +190,7 @@ extension Memory {
                     break
                 }
             }
-            for payload in payloads { apply(try Self.decode(payload)) }
+            for decoded in try await Self.decodeAll(payloads[...]) { apply(decoded) }
             if start == logs.last { openLog = log } else { await log.shutdown() }
         }
         if openLog == nil {
@@ -187,17 +198,19 @@ extension Memory {
                 path: (directory as NSString).appendingPathComponent("wal-\(base).log"), flushInterval: logFlushInterval
             ).0
         }
-        for (key, record) in loaded {
-            shard(for: key).withLock { $0.records[key] = record }
+        var keyCount = 0
+        for (index, records) in loaded.enumerated() {
+            keyCount += records.count
+            shards[index].withLock { $0.records = records }
         }
         logState.withLock { state in
             state.sequence = latest
             state.log = openLog
         }
-        if !loaded.isEmpty || latest > 0 {
+        if keyCount > 0 || latest > 0 {
             logger.info(
                 "memory recovered",
-                metadata: ["keys": "\(loaded.count)", "sequence": "\(latest)", "snapshot": "\(base)"])
+                metadata: ["keys": "\(keyCount)", "sequence": "\(latest)", "snapshot": "\(base)"])
         }
     }
 
@@ -231,26 +244,70 @@ extension Memory {
         }
     }
 
-    static func readSnapshot(_ path: String) throws -> [String: Record] {
+    /// A snapshot's records, by shard.
+    func readSnapshot(_ path: String) async throws -> [[String: Record]] {
         guard let data = FileManager.default.contents(atPath: path) else { throw POSIXFailure("read \(path)") }
         let (frames, _) = WriteAheadLog.frames(in: Array(data))
-        guard let first = frames.first, case .header = try decode(first),
-            let last = frames.last, case .footer(let count) = try decode(last), count == UInt64(frames.count - 2)
+        guard let first = frames.first, case .header = try Self.decode(first),
+            let last = frames.last, case .footer(let count) = try Self.decode(last), count == UInt64(frames.count - 2)
         else { throw POSIXFailure("incomplete snapshot \(path)") }
-        var records: [String: Record] = [:]
-        records.reserveCapacity(frames.count)
-        for frame in frames.dropFirst().dropLast() {
-            switch try decode(frame) {
-            case .put(_, let key, let record): records[key] = record
+        var records = [[String: Record]](repeating: [:], count: Self.shardCount)
+        let perShard = frames.count / Self.shardCount * 9 / 8 + 16
+        for index in records.indices { records[index].reserveCapacity(perShard) }
+        for decoded in try await Self.decodeAll(frames.dropFirst().dropLast()) {
+            switch decoded {
+            case .put(_, let key, let record): records[shardIndex(for: key)][key] = record
             case .object(_, let key, let version, let expiresAt, let state):
-                records[key] = applying(state, to: records[key], version: version, expiresAt: expiresAt)
+                let index = shardIndex(for: key)
+                records[index][key] = Self.applying(state, to: records[index][key], version: version, expiresAt: expiresAt)
             default: break
             }
         }
         return records
     }
 
+    /// Decodes records on every core (parsing their JSON is most of a restart), keeping their order.
+    static func decodeAll(_ payloads: ArraySlice<[UInt8]>) async throws -> [Decoded] {
+        let parts = min(max(1, ProcessInfo.processInfo.activeProcessorCount), max(1, payloads.count / 10_000))
+        guard parts > 1 else { return try payloads.map(decode) }
+        let size = (payloads.count + parts - 1) / parts
+        return try await withThrowingTaskGroup(of: (Int, [Decoded]).self) { group in
+            for part in 0..<parts {
+                let start = payloads.startIndex + part * size
+                let chunk = Array(payloads[start..<min(start + size, payloads.endIndex)])
+                group.addTask { (part, try chunk.map(decode)) }
+            }
+            var decoded = [[Decoded]](repeating: [], count: parts)
+            for try await (part, records) in group { decoded[part] = records }
+            return decoded.flatMap { $0 }
+        }
+    }
+
     // MARK: Snapshots
+
+    /// Waits until every write acknowledged so far is on disk (with `durability: .async`, at most one flush
+    /// interval; with `.sync` they already are).
+    public func flush() async throws {
+        guard let log = logState.withLock({ $0.log }) else { return }
+        try await log.waitUntilDurable(log.length)
+    }
+
+    /// Starts a snapshot on a task of its own unless one is running: the write that crossed the log's size limit
+    /// does not wait for it. The freeze at its start is a moment with every shard locked (copy-on-write copies);
+    /// serialising and writing the file run beside new writes.
+    func snapshotInBackground() {
+        backgroundSnapshot.withLock { running in
+            guard running == nil else { return }
+            running = Task.detached { [self] in
+                do {
+                    try await writeSnapshot()
+                } catch {
+                    logger.error("memory snapshot failed; the log keeps growing until one succeeds", metadata: ["error": "\(error)"])
+                }
+                backgroundSnapshot.withLock { $0 = nil }
+            }
+        }
+    }
 
     /// Writes every record to a new snapshot and starts a new log; then removes the older files.
     /// Concurrent callers do not queue up: one snapshot at a time, the others return at once.

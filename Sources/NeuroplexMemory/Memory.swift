@@ -79,6 +79,8 @@ public final class Memory: Sendable {
     let clock: any WallClock
     let logger: Logger
     let snapshotting = Mutex(false)
+    /// The snapshot being written in the background, if one is.
+    let backgroundSnapshot = Mutex<Task<Void, Never>?>(nil)
     /// The consistency levels (saved in the memory directory).
     let consistencySettings = Mutex(ConsistencySettings())
     /// Open interactive transactions by id.
@@ -113,6 +115,7 @@ public final class Memory: Sendable {
     /// Writes a snapshot (so the next start replays nothing) and stops the log. The engine must not be used after.
     public func close() async throws {
         if configuration.directory != nil {
+            await backgroundSnapshot.withLock { $0 }?.value
             try await writeSnapshot()
         }
         let log = logState.withLock { state in

@@ -4,7 +4,7 @@ public import NeuroplexCRDT
 
 /// A CRDT stored under a key, beside plain JSON values in the same keyspace (as Redis keeps strings, sets and
 /// hashes in one keyspace). Operations of one type on a key holding another are `wrong_type`.
-public enum MemoryObject: Sendable, Equatable {
+public indirect enum MemoryObject: Sendable, Equatable {
     case counter(PNCounter)
     case set(ORSet<JSONValue>)
     case map(ORMap)

@@ -59,14 +59,12 @@ final class WriteAheadLog: Sendable {
 
     /// Appends one record; returns the position a caller waits on with ``waitUntilDurable(_:)``.
     func append(_ payload: [UInt8]) -> UInt64 {
-        var frame: [UInt8] = []
-        frame.reserveCapacity(payload.count + 8)
-        Self.put(UInt32(payload.count), into: &frame)
-        Self.put(CRC32.checksum(payload), into: &frame)
-        frame.append(contentsOf: payload)
+        let checksum = CRC32.checksum(payload)
         let (position, pendingBytes) = state.withLock { state in
-            state.pending.append(contentsOf: frame)
-            state.appended += UInt64(frame.count)
+            Self.put(UInt32(payload.count), into: &state.pending)
+            Self.put(checksum, into: &state.pending)
+            state.pending.append(contentsOf: payload)
+            state.appended += UInt64(payload.count + 8)
             return (state.appended, state.pending.count)
         }
         if flushInterval != nil && pendingBytes < 4 << 20 { return position }

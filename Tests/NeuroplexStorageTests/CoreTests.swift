@@ -54,4 +54,25 @@ struct CoreTests {
         #expect(object?["request.id"] as? String == "r1")
         #expect(object?["level"] as? String == "info")
     }
+
+    @Test("CRC-32 matches the standard check value and a byte-at-a-time reference at every length and offset")
+    func crc32() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([UInt8]()) == 0)
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<9 {
+            for end in stride(from: start, through: data.count, by: 7) {
+                #expect(CRC32.checksum(data[start..<end]) == reference(data[start..<end]))
+            }
+        }
+    }
 }

@@ -64,7 +64,11 @@ func planConcurrent(_ transactions: [JSONValue], agents: Int) -> [ConcurrentStep
 }
 
 /// Replays a concurrent trace and prints the report; returns the exit status.
-func replayConcurrent(_ trace: JSONValue) -> Int32 {
+///
+/// Agent `i`'s replica id is `agent<i>`; with `reverseIDs`, `agent<n-1-i>`, which flips every tie between
+/// concurrent insertions that FugueMax breaks by replica id (the result should not change: the trace format
+/// promises no concurrent insertions at one place).
+func replayConcurrent(_ trace: JSONValue, reverseIDs: Bool = false) -> Int32 {
     guard case .array(let transactions)? = trace["txns"], case .string(let end)? = trace["endContent"],
         case .int(let agentCount)? = trace["numAgents"], agentCount > 0
     else { fail("not a concurrent editing trace (txns, endContent, numAgents)") }
@@ -72,7 +76,7 @@ func replayConcurrent(_ trace: JSONValue) -> Int32 {
     let steps = planConcurrent(transactions, agents: agents)
     let patchCount = steps.reduce(0) { $0 + $1.patches.count }
     let mergeCount = steps.reduce(0) { $0 + $1.catchUp.count }
-    let ids = (0..<agents).map { ReplicaID("agent\($0)") }
+    let ids = (0..<agents).map { ReplicaID("agent\(reverseIDs ? agents - 1 - $0 : $0)") }
 
     let before = residentBytes()
     let clock = ContinuousClock()
@@ -148,10 +152,10 @@ func replayConcurrent(_ trace: JSONValue) -> Int32 {
         }
     }
     print(String(
-        format: "neuroplex TextCRDT concurrent: %d agents, %d txns, %d patches, %d catch-up merges of %d deltas; "
+        format: "neuroplex TextCRDT concurrent%@: %d agents, %d txns, %d patches, %d catch-up merges of %d deltas; "
             + "%.3f s total, final merge %.4f s; "
             + "resident +%.1f MB over the replay (deltas in flight included), +%.1f MB for the %d documents; result %@",
-        agents, steps.count, patchCount, mergeCount, deltasMerged, seconds(elapsed), seconds(finalMerge),
+        reverseIDs ? " (replica ids reversed)" : "", agents, steps.count, patchCount, mergeCount, deltasMerged, seconds(elapsed), seconds(finalMerge),
         Double(after - before) / 1_048_576, Double(documentsOnly - before) / 1_048_576, agents, problems.isEmpty ? "OK, equals endContent" : "MISMATCH"))
     for problem in problems { print(problem) }
     return problems.isEmpty ? 0 : 1

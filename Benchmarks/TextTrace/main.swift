@@ -1,19 +1,22 @@
 // Replays a text-editing trace (josephg/editing-traces format, decompressed JSON) through TextCRDT and reports
 // the time and the document's memory; bench/text-trace.sh runs it beside pycrdt (the Rust y-crdt engine).
-//   text-trace TRACE.json
+//   text-trace [--reverse-ids] TRACE.json
 // A sequential trace is replayed on one replica. A concurrent trace ("kind": "concurrent", each transaction
 // naming its agent and parents) is replayed on one replica per agent, merged as it goes and at the end
-// (Concurrent.swift).
+// (Concurrent.swift); --reverse-ids names the agents' replicas in the opposite order.
 import Foundation
 import NeuroplexCRDT
 import NeuroplexCore
 
-guard CommandLine.arguments.count > 1, let data = FileManager.default.contents(atPath: CommandLine.arguments[1]) else {
-    fail("usage: text-trace TRACE.json (decompressed)")
+let arguments = CommandLine.arguments.dropFirst()
+let reverseIDs = arguments.contains("--reverse-ids")
+guard let path = arguments.last(where: { !$0.hasPrefix("--") }), let data = FileManager.default.contents(atPath: path)
+else {
+    fail("usage: text-trace [--reverse-ids] TRACE.json (decompressed; --reverse-ids: concurrent traces only)")
 }
 let trace = try JSONValue.parse(Array(data))
 if case .string("concurrent")? = trace["kind"] {
-    exit(replayConcurrent(trace))
+    exit(replayConcurrent(trace, reverseIDs: reverseIDs))
 }
 guard case .array(let transactions)? = trace["txns"], case .string(let start)? = trace["startContent"],
     case .string(let end)? = trace["endContent"]

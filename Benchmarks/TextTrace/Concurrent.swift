@@ -85,7 +85,7 @@ func replayConcurrent(_ trace: JSONValue, reverseIDs: Bool = false) -> Int32 {
     var deltas = Array(repeating: [TextCRDT](), count: agents)
     var transactionStarts = Array(repeating: [0], count: agents)
     var merged = Array(repeating: Array(repeating: 0, count: agents), count: agents)  // [replica][agent]
-    var released = Array(repeating: 0, count: agents)  // deltas every other replica has merged, dropped
+    var released = Array(repeating: 0, count: agents)  // per agent: its deltas dropped, the first of `deltas`
     var deltasMerged = 0
     var finalMerge = Duration.zero
     var failure: (step: Int, error: any Error)?
@@ -95,14 +95,17 @@ func replayConcurrent(_ trace: JSONValue, reverseIDs: Bool = false) -> Int32 {
             let agent = step.agent
             for (other, through) in step.catchUp {
                 let range = transactionStarts[other][merged[agent][other]]..<transactionStarts[other][through]
-                for delta in deltas[other][range] { replicas[agent].merge(delta) }
+                let first = released[other]
+                for delta in deltas[other][(range.lowerBound - first)..<(range.upperBound - first)] {
+                    replicas[agent].merge(delta)
+                }
                 deltasMerged += range.count
                 merged[agent][other] = through
                 // A delta every other replica has merged is not needed any more (a network would drop it).
                 let everyone = (0..<agents).filter { $0 != other }.map { merged[$0][other] }.min() ?? 0
                 let done = transactionStarts[other][everyone]
                 if done > released[other] {
-                    for dropped in released[other]..<done { deltas[other][dropped] = TextCRDT() }
+                    deltas[other].removeFirst(done - released[other])
                     released[other] = done
                 }
             }
@@ -121,7 +124,7 @@ func replayConcurrent(_ trace: JSONValue, reverseIDs: Bool = false) -> Int32 {
                 failure = (index, error)
                 return
             }
-            transactionStarts[agent].append(deltas[agent].count)
+            transactionStarts[agent].append(released[agent] + deltas[agent].count)
             merged[agent][agent] += 1
         }
         // Every replica merges every other's full state (for two: a merges b, then b merges a).
@@ -151,12 +154,14 @@ func replayConcurrent(_ trace: JSONValue, reverseIDs: Bool = false) -> Int32 {
             problems.append("agent \(agent)'s replica is not equal to agent 0's (ids, order or tombstones)")
         }
     }
+    let megabytes = { (bytes: Int) in Double(bytes) / 1_048_576 }
     print(String(
         format: "neuroplex TextCRDT concurrent%@: %d agents, %d txns, %d patches, %d catch-up merges of %d deltas; "
-            + "%.3f s total, final merge %.4f s; "
-            + "resident +%.1f MB over the replay (deltas in flight included), +%.1f MB for the %d documents; result %@",
-        reverseIDs ? " (replica ids reversed)" : "", agents, steps.count, patchCount, mergeCount, deltasMerged, seconds(elapsed), seconds(finalMerge),
-        Double(after - before) / 1_048_576, Double(documentsOnly - before) / 1_048_576, agents, problems.isEmpty ? "OK, equals endContent" : "MISMATCH"))
+            + "%.3f s total, final merge %.4f s; resident +%.1f MB over the replay (deltas in flight included), "
+            + "+%.1f MB for the %d documents; result %@",
+        reverseIDs ? " (replica ids reversed)" : "", agents, steps.count, patchCount, mergeCount, deltasMerged,
+        seconds(elapsed), seconds(finalMerge), megabytes(after - before), megabytes(documentsOnly - before), agents,
+        problems.isEmpty ? "OK, equals endContent" : "MISMATCH"))
     for problem in problems { print(problem) }
     return problems.isEmpty ? 0 : 1
 }

@@ -54,8 +54,12 @@ struct TextConcurrentHistoryTests {
             }
             var made: [TextCRDT] = []
             for (position, deleted, inserted) in transaction.patches {
-                if deleted > 0 { made.append(try replicas[agent].delete(at: position, length: deleted, by: ids[agent])) }
-                if !inserted.isEmpty { made.append(try replicas[agent].insert(inserted, at: position, by: ids[agent])) }
+                if deleted > 0 {
+                    made.append(try replicas[agent].delete(at: position, length: deleted, by: ids[agent]))
+                }
+                if !inserted.isEmpty {
+                    made.append(try replicas[agent].insert(inserted, at: position, by: ids[agent]))
+                }
             }
             #expect(replicas[agent].text == transaction.view)
             deltas[agent].append(made)

@@ -70,7 +70,7 @@ def concurrent(trace):
     agents = trace["numAgents"]
     steps = plan(trace["txns"], agents)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Fixed client ids, agent 0 lowest. The trace has places where one agent deletes a character while the
+    # Fixed client ids, agent 0 lowest. The trace has at least one place where one agent deletes a character while the
     # other types right after it, and the first agent then types where the character was (the first example:
     # transactions 22360-22377, "90s." becoming "90s, huh? The whole"). y-crdt anchors such an insertion after
     # the deleted character, so the two insertions share a left origin and their order follows the client ids;

@@ -3,6 +3,7 @@ import NeuroplexCore
 import NeuroplexCRDT
 import NeuroplexMemory
 import OpenAPIRuntime
+import ServiceLifecycle
 
 /// The memory operations: translation between the generated types and the ``Memory`` engine.
 extension APIHandler {
@@ -282,13 +283,23 @@ extension APIHandler {
 /// JSON values as SSE frames (`id:` when the element has one, and `data:`). Ends the stream with one
 /// `event: error` frame carrying the problem when the source ends with an error (a lagging watcher or
 /// subscriber), so the client knows to resume.
-struct ServerSentJSON<Element: Encodable & Sendable>: AsyncSequence, Sendable {
-    let source: AsyncThrowingStream<Element, any Error>
-    let id: @Sendable (Element) -> String?
+///
+/// The stream also ends when the server shuts down gracefully: an open watch would otherwise keep the server
+/// draining forever.
+struct ServerSentJSON<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable
+where Source.Element: Encodable & Sendable {
+    typealias Element = ArraySlice<UInt8>
+    let source: AsyncCancelOnGracefulShutdownSequence<Source>
+    let id: @Sendable (Source.Element) -> String?
+
+    init(source: Source, id: @escaping @Sendable (Source.Element) -> String?) {
+        self.source = source.cancelOnGracefulShutdown()
+        self.id = id
+    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<Element, any Error>.AsyncIterator
-        let id: @Sendable (Element) -> String?
+        var base: AsyncCancelOnGracefulShutdownSequence<Source>.AsyncIterator
+        let id: @Sendable (Source.Element) -> String?
         var finished = false
 
         mutating func next() async throws -> ArraySlice<UInt8>? {

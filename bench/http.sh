@@ -99,12 +99,16 @@ per_round=$(paste -d' ' "$work/hello.rounds" "$work/health.rounds" "$work/key.ro
 # Half the authenticated route's rate: each connection waits so that together they offer that rate.
 target=$(python3 -c "print(int($key_rps / 2))")
 delay_ms=$(python3 -c "print(max(0.0, $connections * 1000.0 / $target))")
+# Each connection waits an exponentially distributed time between requests (mean delay_ms): Poisson arrivals, as
+# from many independent clients. A fixed delay would line the 64 connections up on wrk's 1 ms timer ticks and send
+# them in bursts of 64, which measures the burst's queue, not the server.
 cat >"$work/paced.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $admin"
-function delay() return $delay_ms end
+math.randomseed(os.time())
+function delay() return -$delay_ms * math.log(1 - math.random()) end
 LUA
-# Paced runs are interleaved over the same rounds, with the hello-world at the same offered load beside: that is
-# the floor of what a p99 can be here, since wrk paces with 1 ms timer ticks and so sends in bursts.
+# Paced runs are interleaved over the same rounds, with the hello-world at the same offered load beside: the floor
+# of what a p99 can be on this machine with this client.
 for round in $(seq 1 "$rounds"); do
   run paced "http://127.0.0.1:$np_port/keys/$key_id" -s "$work/paced.lua" >>"$work/paced.rounds"
   run floor "http://127.0.0.1:$hello_port/" -s "$work/paced.lua" >>"$work/floor.rounds"

@@ -101,8 +101,10 @@ public func buildApplication(
                     host: configuration.host, port: configuration.respPort, memory: platform.memory,
                     keys: platform.keys, logger: logger))
         }
+        let webSocket = MemoryWebSocket(memory: platform.memory, keys: platform.keys)
         return Application(
             router: router,
+            server: .http1WebSocket(configuration: webSocket.serverConfiguration, decide: webSocket.decide),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
             services: services,
@@ -137,6 +139,8 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
             fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory),
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
+
+    MemoryWebSocket(memory: platform.memory, keys: platform.keys).addRoute(to: router)
 
     let spec = ByteBuffer(bytes: document.json)
     router.get("/openapi.json") { _, _ in

@@ -4,6 +4,7 @@ import NeuroplexCRDT
 import NeuroplexMemory
 import OpenAPIRuntime
 import ServiceLifecycle
+import Synchronization
 
 /// The memory operations: translation between the generated types and the ``Memory`` engine.
 extension APIHandler {
@@ -284,45 +285,96 @@ extension APIHandler {
 /// `event: error` frame carrying the problem when the source ends with an error (a lagging watcher or
 /// subscriber), so the client knows to resume.
 ///
-/// The stream also ends when the server shuts down gracefully: an open watch would otherwise keep the server
-/// draining forever.
+/// A pump task reads the source and encodes frames into a buffer; the response takes whatever has gathered each
+/// time it is ready to write, so a busy connection sends many frames in one write instead of one write (and one
+/// system call) per frame. The stream also ends when the server shuts down gracefully: an open watch would
+/// otherwise keep the server draining forever.
 struct ServerSentJSON<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable
 where Source.Element: Encodable & Sendable {
     typealias Element = ArraySlice<UInt8>
-    let source: AsyncCancelOnGracefulShutdownSequence<Source>
+    let source: Source
     let id: @Sendable (Source.Element) -> String?
+    /// How far (in encoded bytes) a client may fall behind before its stream ends with `watcher_lagged`.
+    static var maxPendingBytes: Int { 8 << 20 }
 
-    init(source: Source, id: @escaping @Sendable (Source.Element) -> String?) {
-        self.source = source.cancelOnGracefulShutdown()
-        self.id = id
+    /// Frames encoded but not yet taken by the response, and whether the source has ended.
+    final class Pending: Sendable {
+        struct State {
+            var bytes: [UInt8] = []
+            var ended = false
+        }
+        let state = Mutex(State())
+        let (ready, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let pump = Mutex<Task<Void, Never>?>(nil)
+
+        /// Adds a frame; returns `false` (and adds nothing) when the client has fallen more than `limit` bytes
+        /// behind.
+        func append(_ frame: [UInt8], ending: Bool = false, limit: Int = .max) -> Bool {
+            let added = state.withLock { state in
+                guard state.bytes.count + frame.count <= limit else { return false }
+                state.bytes += frame
+                if ending { state.ended = true }
+                return true
+            }
+            signal.yield()
+            if ending { signal.finish() }
+            return added
+        }
+
+        deinit { pump.withLock { $0?.cancel() } }
     }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncCancelOnGracefulShutdownSequence<Source>.AsyncIterator
-        let id: @Sendable (Source.Element) -> String?
-        var finished = false
+        let pending: Pending
+        var wakeUps: AsyncStream<Void>.AsyncIterator
 
         mutating func next() async throws -> ArraySlice<UInt8>? {
-            guard !finished else { return nil }
-            do {
-                guard let element = try await base.next() else { return nil }
-                var frame: [UInt8] = []
-                if let id = id(element) { frame += Array("id: \(id)\n".utf8) }
-                frame += Array("data: ".utf8)
-                frame += try CompactJSONEncoder().encode(element)
-                frame += Array("\n\n".utf8)
-                return ArraySlice(frame)
-            } catch let error as NeuroplexError {
-                finished = true
-                var frame = Array("event: error\ndata: ".utf8)
-                frame += try CompactJSONEncoder().encode(["code": error.code.rawValue, "detail": error.message])
-                frame += Array("\n\n".utf8)
-                return ArraySlice(frame)
+            while true {
+                let (bytes, ended) = pending.state.withLock { state in
+                    defer { state.bytes = [] }
+                    return (state.bytes, state.ended)
+                }
+                if !bytes.isEmpty { return ArraySlice(bytes) }
+                if ended { return nil }
+                guard await wakeUps.next() != nil else {
+                    let rest = pending.state.withLock { state in defer { state.bytes = [] }; return state.bytes }
+                    return rest.isEmpty ? nil : ArraySlice(rest)
+                }
             }
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: source.makeAsyncIterator(), id: id) }
+    func makeAsyncIterator() -> AsyncIterator {
+        let pending = Pending()
+        let source = source.cancelOnGracefulShutdown()
+        let id = id
+        let task = Task { [weak pending] in
+            do {
+                for try await element in source {
+                    var frame: [UInt8] = []
+                    if let id = id(element) { frame += Array("id: \(id)\n".utf8) }
+                    frame += Array("data: ".utf8)
+                    frame += try CompactJSONEncoder().encode(element)
+                    frame += Array("\n\n".utf8)
+                    guard let pending else { return }
+                    if !pending.append(frame, limit: Self.maxPendingBytes) {
+                        throw NeuroplexError(
+                            .conflict, code: .watcherLagged,
+                            "this stream fell more than \(Self.maxPendingBytes) bytes behind; resume from the last id received")
+                    }
+                }
+                _ = pending?.append([], ending: true)
+            } catch {
+                let problem = error as? NeuroplexError ?? NeuroplexError(.internal, code: .internal, "\(error)")
+                var frame = Array("event: error\ndata: ".utf8)
+                frame += (try? CompactJSONEncoder().encode(["code": problem.code.rawValue, "detail": problem.message])) ?? []
+                frame += Array("\n\n".utf8)
+                _ = pending?.append(frame, ending: true)
+            }
+        }
+        pending.pump.withLock { $0 = task }
+        return AsyncIterator(pending: pending, wakeUps: pending.ready.makeAsyncIterator())
+    }
 }
 
 /// Events on named channels.

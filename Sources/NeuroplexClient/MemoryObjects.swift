@@ -430,8 +430,8 @@ public struct MemoryGraph: Sendable {
     }
 
     /// Adds a vertex, or replaces its data.
-    public func addVertex(_ id: String, data: some Encodable & Sendable = JSON.null) async throws {
-        let body = try JSON(encoding: data).container
+    public func addVertex(_ id: String, data: JSON = .null) async throws {
+        let body = data.container
         switch try await client.call(.safe, {
             try await $0.setMemoryGraphVertex(path: .init(name: name, id: id), body: .json(.init(data: body)))
         }) {
@@ -460,8 +460,8 @@ public struct MemoryGraph: Sendable {
     }
 
     /// Adds an edge between two existing vertices, or replaces its data.
-    public func addEdge(from: String, to: String, data: some Encodable & Sendable = JSON.null) async throws {
-        let body = try JSON(encoding: data).container
+    public func addEdge(from: String, to: String, data: JSON = .null) async throws {
+        let body = data.container
         switch try await client.call(.safe, {
             try await $0.setMemoryGraphEdge(path: .init(name: name, from: from, to: to), body: .json(.init(data: body)))
         }) {

@@ -192,11 +192,11 @@ extension NeuroplexClient {
     }
 
     /// Publishes an event on a channel to everyone subscribed now (over HTTP, WebSocket or Redis `SUBSCRIBE`); it
-    /// is not stored.
+    /// is not stored. For a `Codable` payload, pass `try JSON(encoding: payload)`.
     /// - Returns: how many subscribers it reached.
     @discardableResult
-    public func publish(event channel: String, data: some Encodable & Sendable = JSON.null) async throws -> Int {
-        let body = try JSON(encoding: data).container
+    public func publish(event channel: String, data: JSON = .null) async throws -> Int {
+        let body = data.container
         switch try await call(.once, {
             try await $0.publishMemoryEvent(path: .init(name: channel), body: .json(.init(data: body)))
         }) {
@@ -235,7 +235,7 @@ public struct MemoryChannel: Sendable {
 
     /// Publishes `data`; returns how many subscribers it reached.
     @discardableResult
-    public func send(_ data: some Encodable & Sendable) async throws -> Int {
+    public func send(_ data: JSON) async throws -> Int {
         try await client.publish(event: name, data: data)
     }
 

@@ -84,8 +84,8 @@ public struct MemoryTransaction: Sendable {
 
     /// Writes a key when the transaction commits (conditions do not apply here: the isolation level decides
     /// conflicts).
-    public func set(_ key: String, _ value: some Encodable, ttl: Duration? = nil) async throws {
-        let body = Components.Schemas.MemorySetRequest(value: try JSON(encoding: value).container, ttl: ttl?.seconds)
+    public func set(_ key: String, _ value: JSON, ttl: Duration? = nil) async throws {
+        let body = Components.Schemas.MemorySetRequest(value: value.container, ttl: ttl?.seconds)
         let (output, _) = try await client.callNode(.safe, on: node) {
             try await $0.setMemoryTransactionValue(path: .init(id: id, key: key), body: .json(body))
         }
@@ -93,6 +93,11 @@ public struct MemoryTransaction: Sendable {
         case .noContent: return
         case .default(let status, let problem): throw NeuroplexClientError(status, problem)
         }
+    }
+
+    /// Writes a key with any `Encodable` value when the transaction commits.
+    public func set(_ key: String, _ value: some Encodable, ttl: Duration? = nil) async throws {
+        try await set(key, try JSON(encoding: value), ttl: ttl)
     }
 
     /// Deletes a key when the transaction commits.

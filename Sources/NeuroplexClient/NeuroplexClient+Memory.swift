@@ -35,11 +35,12 @@ extension NeuroplexClient {
     /// Writes a key.
     ///
     /// ```swift
-    /// try await client.set("session:9", ["user": "alice"], ttl: .seconds(3600))
+    /// try await client.set("session:9", ["user": "alice", "visits": 3], ttl: .seconds(3600))   // a JSON literal
     /// try await client.set("lock:job", true, ifAbsent: true)   // 412 precondition_failed if it exists
     /// ```
     /// - Parameters:
-    ///   - value: any `Encodable` value (a ``JSON``, a `String`, your own `Codable` type, …).
+    ///   - value: the value; literals build a ``JSON``, and the overload that takes `some Encodable` stores your own
+    ///     `Codable` types.
     ///   - ttl: how long until the key expires (whole milliseconds count).
     ///   - ifVersion: write only if the key is at this version.
     ///   - ifAbsent: write only if the key does not exist.
@@ -48,11 +49,10 @@ extension NeuroplexClient {
     ///   changes); 409 `wrong_type` when the key holds a CRDT.
     @discardableResult
     public func set(
-        _ key: String, _ value: some Encodable, ttl: Duration? = nil, ifVersion: UInt64? = nil,
-        ifAbsent: Bool = false
+        _ key: String, _ value: JSON, ttl: Duration? = nil, ifVersion: UInt64? = nil, ifAbsent: Bool = false
     ) async throws -> MemoryWrite {
         let body = Components.Schemas.MemorySetRequest(
-            value: try JSON(encoding: value).container, ttl: ttl?.seconds,
+            value: value.container, ttl: ttl?.seconds,
             ifVersion: ifVersion.map { Int64(clamping: $0) }, ifAbsent: ifAbsent ? true : nil)
         let conditional = ifVersion != nil || ifAbsent
         switch try await call(conditional ? .once : .safe, {
@@ -79,6 +79,19 @@ extension NeuroplexClient {
         case .notFound: return false
         case .undocumented(let status, let payload): throw await NeuroplexClientError(status, payload)
         }
+    }
+
+    /// Writes a key with any `Encodable` value (stored as its JSON form); see ``set(_:_:ttl:ifVersion:ifAbsent:)``.
+    ///
+    /// ```swift
+    /// try await client.set("user:1", User(name: "Alice", age: 30))
+    /// ```
+    @discardableResult
+    public func set(
+        _ key: String, _ value: some Encodable, ttl: Duration? = nil, ifVersion: UInt64? = nil,
+        ifAbsent: Bool = false
+    ) async throws -> MemoryWrite {
+        try await set(key, try JSON(encoding: value), ttl: ttl, ifVersion: ifVersion, ifAbsent: ifAbsent)
     }
 
     // MARK: Numbers and compare-and-swap
@@ -144,16 +157,24 @@ extension NeuroplexClient {
     /// ```
     /// - Returns: whether it swapped.
     @discardableResult
-    public func compareAndSwap<Value: Encodable>(
-        _ key: String, expected: Value?, newValue: Value, ttl: Duration? = nil
-    ) async throws -> Bool {
+    public func compareAndSwap(_ key: String, expected: JSON?, newValue: JSON, ttl: Duration? = nil) async throws
+        -> Bool
+    {
         let body = Components.Schemas.MemoryCASRequest(
-            expected: try expected.map { try JSON(encoding: $0).container }, value: try JSON(encoding: newValue).container,
-            ttl: ttl?.seconds)
+            expected: expected?.container, value: newValue.container, ttl: ttl?.seconds)
         switch try await call(.once, { try await $0.compareAndSwapMemoryValue(path: .init(key: key), body: .json(body)) }) {
         case .ok(let ok): return try ok.body.json.swapped
         case .default(let status, let problem): throw NeuroplexClientError(status, problem)
         }
+    }
+
+    /// Compare-and-swap with values of an `Encodable` type, compared by their JSON form.
+    @discardableResult
+    public func compareAndSwap<Value: Encodable>(
+        _ key: String, expected: Value?, newValue: Value, ttl: Duration? = nil
+    ) async throws -> Bool {
+        try await compareAndSwap(
+            key, expected: try expected.map { try JSON(encoding: $0) }, newValue: try JSON(encoding: newValue), ttl: ttl)
     }
 
     // MARK: Many keys
@@ -173,14 +194,20 @@ extension NeuroplexClient {
 
     /// Writes many keys (each with the same optional TTL); returns each key's new version.
     @discardableResult
-    public func multiSet(_ entries: [String: some Encodable], ttl: Duration? = nil) async throws -> [String: UInt64] {
-        let object = JSON.object(try entries.mapValues { try JSON(encoding: $0) })
+    public func multiSet(_ entries: [String: JSON], ttl: Duration? = nil) async throws -> [String: UInt64] {
+        let object = JSON.object(entries)
         let body = Components.Schemas.MemoryBatchSetRequest(
             entries: .init(additionalProperties: object.objectContainer!), ttl: ttl?.seconds)
         switch try await call({ try await $0.setMemoryValues(body: .json(body)) }) {
         case .ok(let ok): return try ok.body.json.versions.additionalProperties.mapValues { UInt64(clamping: $0) }
         case .default(let status, let problem): throw NeuroplexClientError(status, problem)
         }
+    }
+
+    /// Writes many keys with values of an `Encodable` type; returns each key's new version.
+    @discardableResult
+    public func multiSet(_ entries: [String: some Encodable], ttl: Duration? = nil) async throws -> [String: UInt64] {
+        try await multiSet(try entries.mapValues { try JSON(encoding: $0) }, ttl: ttl)
     }
 
     /// Deletes many keys; says for each whether it existed.

@@ -79,6 +79,8 @@ struct ClientMemoryTests {
             #expect(try await sdk.get("user:2", as: User.self) == alice)
             #expect(try await sdk.entry("user:2")?.expiresAt.map { $0 > Date() } == true)
             try await sdk.set("greeting", "hello")
+            try await sdk.set("mixed", ["name": "Ann", "age": 3, "admin": false])   // a heterogeneous literal is JSON
+            #expect(try await sdk.get("mixed")?["age"] == 3)
             #expect(try await sdk.get("greeting", as: String.self) == "hello")
 
             #expect(try await sdk.exists("user:1"))
@@ -329,9 +331,9 @@ struct ClientMemoryTests {
 
             let social = sdk.graph("social")
             try await social.create()
-            try await social.addVertex("alice", data: ["name": "Alice"] as JSON)
+            try await social.addVertex("alice", data: ["name": "Alice"])
             try await social.addVertex("bob")
-            try await social.addEdge(from: "alice", to: "bob", data: ["since": 2024] as JSON)
+            try await social.addEdge(from: "alice", to: "bob", data: ["since": 2024])
             #expect(try await social.neighbors(of: "alice") == ["bob"])
             #expect(try await social.neighbors(of: "bob", direction: .incoming) == ["alice"])
             #expect(try await social.vertex("alice") == ["name": "Alice"])

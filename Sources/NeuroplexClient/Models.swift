@@ -2,8 +2,20 @@ public import Foundation
 import OpenAPIRuntime
 
 /// A problem answer from the server: its HTTP status and stable `code`.
+///
+/// ```swift
+/// do {
+///     try await client.set("user:1", ["name": "Bob"], ifVersion: 3)
+/// } catch let error as NeuroplexClientError where error.code == "precondition_failed" {
+///     // someone else wrote user:1 first (status 412); nothing changed
+/// }
+/// ```
+///
+/// Besides the server's codes (`not_found`, `precondition_failed`, `wrong_type`, `transaction_conflict`, …), the
+/// client makes three of its own, all with status 0: `unreachable` (no node could be reached), `timeout` (a request
+/// that must not be sent twice got no answer in time and may have been applied) and `unexpected_response`.
 public struct NeuroplexClientError: Error, Sendable, CustomStringConvertible {
-    /// The HTTP status; 0 when the server could not be reached.
+    /// The HTTP status; 0 when no answer came (`unreachable`, `timeout`).
     public var status: Int
     /// The stable machine-readable code, e.g. `invalid_api_key`; `http_<status>` when the body had none.
     public var code: String
@@ -30,6 +42,21 @@ public struct NeuroplexClientError: Error, Sendable, CustomStringConvertible {
         self.status = 0
         self.code = "unreachable"
         self.detail = detail
+    }
+
+    init(timeout detail: String) {
+        self.status = 0
+        self.code = "timeout"
+        self.detail = detail
+    }
+
+    /// The problem in a stream's final `event: error` frame (`{code, detail}`), which ends a stream that fell too far
+    /// behind (`watcher_lagged`, which the server classes as a 409 conflict).
+    init(streamError data: String) {
+        let document = try? JSON(parsing: Data(data.utf8))
+        self.status = 409
+        self.code = document?["code"]?.stringValue ?? "stream_error"
+        self.detail = document?["detail"]?.stringValue ?? data
     }
 
     init(unexpected status: Int, _ detail: String) {

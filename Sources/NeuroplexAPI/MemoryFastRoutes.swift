@@ -9,11 +9,18 @@ import NeuroplexMemory
 struct MemoryFastRoutes {
     let memory: Memory
 
+    /// The `{key}` path parameter, percent-decoded as the generated routes decode it (`user%3A1` is `user:1`).
+    static func key(_ context: NeuroplexRequestContext) throws -> String {
+        let raw = try context.parameters.require("key")
+        guard raw.utf8.contains(UInt8(ascii: "%")) else { return raw }
+        return raw.removingPercentEncoding ?? raw
+    }
+
     var routes: [String: FastRoute] {
         [
             OpenAPIDocument.route("GET", "/memory/kv/{key}"): FastRoute { request, context, _ in
                 try FastRoute.requireJSONAcceptable(request)
-                let key = try context.parameters.require("key")
+                let key = try Self.key(context)
                 guard let entry = memory.get(key) else { throw NeuroplexError.notFound("key", id: key) }
                 var out: [UInt8] = []
                 out.reserveCapacity(64 + key.utf8.count)
@@ -22,7 +29,7 @@ struct MemoryFastRoutes {
             },
             OpenAPIDocument.route("PUT", "/memory/kv/{key}"): FastRoute { request, context, _ in
                 try FastRoute.requireJSONAcceptable(request)
-                let key = try context.parameters.require("key")
+                let key = try Self.key(context)
                 let body = try await Self.jsonBody(request, context)
                 guard case .object(let fields) = body else {
                     throw NeuroplexError.invalid("", "the body must be a JSON object with a value", kind: .badRequest)

@@ -49,6 +49,10 @@ struct MemoryAPITests {
             expectProblem(
                 try await client.send(.get, "/memory/kv/user:1", key: admin, headers: [.accept: "text/html"]),
                 .notAcceptable, code: "not_acceptable")
+            // The fast routes decode the key as the generated ones do: one key, however it is spelled.
+            _ = try await client.send(.put, "/memory/kv/space%20key%2Fx", key: admin, json: #"{"value":7}"#)
+            #expect(try await client.send(.get, "/memory/kv/space%20key%2Fx", key: admin).json["key"] as? String == "space key/x")
+            #expect(try await client.send(.delete, "/memory/kv/space%20key%2Fx", key: admin).json["deleted"] as? Bool == true)
             // GET /memory/kv/{key} is a fast route; it must say what the generated scan says of the same entry.
             let single = try await client.send(.get, "/memory/kv/user:1", key: admin)
             let scanned = try await client.send(.get, "/memory/scan?pattern=user:1", key: admin)

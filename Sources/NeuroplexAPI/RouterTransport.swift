@@ -67,10 +67,12 @@ struct RouterTransport: ServerTransport {
         return try await Self.response(head, body)
     }
 
-    /// The request body; `nil` when the request declares none (no length, no chunked transfer).
+    /// The request body; `nil` when the request declares none (no length or a zero length, no chunked transfer).
     private static func body(of request: Request) -> HTTPBody? {
         let length: HTTPBody.Length
         if let declared = request.headers[.contentLength], let bytes = Int(declared) {
+            // An empty body is no body: an operation whose body is optional then runs with its defaults.
+            guard bytes > 0 else { return nil }
             length = .known(Int64(bytes))
         } else if request.headers[.transferEncoding] != nil {
             length = .unknown

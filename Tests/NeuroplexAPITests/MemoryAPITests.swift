@@ -194,6 +194,10 @@ struct MemoryAPITests {
             let deleted = try await client.send(
                 .post, "/memory/bulk/delete", key: admin, json: #"{"keys":["old:a","old:b","nope"]}"#)
             #expect(deleted.json["deleted"] as? Int == 2 && deleted.json["processed"] as? Int == 3)
+            // An empty body is no body: an action whose body is optional runs with its defaults.
+            _ = try await client.send(.post, "/memory/counters/hits", key: admin, json: #"{"initial":5}"#)
+            let reset = try await client.send(.post, "/memory/counters/hits/reset", key: admin, json: "")
+            #expect(reset.status == .ok && reset.json["value"] as? Int == 0)
         }
     }
 

@@ -300,3 +300,31 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
+
+/// What a bulk insert, update or delete did.
+public struct BulkResult: Sendable, Equatable {
+    /// One key a bulk operation could not write.
+    public struct Failure: Sendable, Equatable {
+        public var key: String
+        public var code: String
+        public var message: String
+    }
+
+    public var success: Bool
+    public var processed: Int
+    public var inserted: Int
+    public var updated: Int
+    public var deleted: Int
+    public var errors: [Failure]
+    public var durationMs: Double
+}
+
+/// What a migration did.
+public struct MigrationResult: Sendable, Equatable {
+    /// Keys written under the target prefix.
+    public var migrated: Int
+    /// Source keys left alone because their target exists (without `overwrite`).
+    public var skipped: Int
+    /// Source keys removed (a move).
+    public var removed: Int
+}

@@ -219,6 +219,64 @@ extension NeuroplexClient {
         }
     }
 
+    /// Writes many keys in atomic chunks of `batchSize`: every entry is created or overwritten.
+    ///
+    /// ```swift
+    /// let result = try await client.bulkInsert(["user:1": ["name": "Ann"], "user:2": ["name": "Bo"]])
+    /// result.inserted    // 2
+    /// ```
+    public func bulkInsert(_ entries: [String: JSON], ttl: Duration? = nil, batchSize: Int? = nil) async throws
+        -> BulkResult
+    {
+        try await bulk(.insert, entries: entries, keys: nil, ttl: ttl, batchSize: batchSize)
+    }
+
+    /// Overwrites existing keys only; a key that does not exist is reported in ``BulkResult/errors`` (`not_found`).
+    public func bulkUpdate(_ entries: [String: JSON], ttl: Duration? = nil, batchSize: Int? = nil) async throws
+        -> BulkResult
+    {
+        try await bulk(.update, entries: entries, keys: nil, ttl: ttl, batchSize: batchSize)
+    }
+
+    /// Deletes many keys in atomic chunks; keys that do not exist are skipped.
+    public func bulkDelete(_ keys: [String], batchSize: Int? = nil) async throws -> BulkResult {
+        try await bulk(.delete, entries: nil, keys: keys, ttl: nil, batchSize: batchSize)
+    }
+
+    private func bulk(
+        _ mode: Operations.BulkMemory.Input.Path.ModePayload, entries: [String: JSON]?, keys: [String]?,
+        ttl: Duration?, batchSize: Int?
+    ) async throws -> BulkResult {
+        let body = Components.Schemas.MemoryBulkRequest(
+            entries: entries.flatMap { JSON.object($0).objectContainer }.map { .init(additionalProperties: $0) },
+            keys: keys, ttl: ttl?.seconds, batchSize: batchSize)
+        switch try await call(.once, { try await $0.bulkMemory(path: .init(mode: mode), body: .json(body)) }) {
+        case .ok(let ok):
+            let result = try ok.body.json
+            return BulkResult(
+                success: result.success, processed: result.processed, inserted: result.inserted,
+                updated: result.updated, deleted: result.deleted,
+                errors: result.errors.map { .init(key: $0.key, code: $0.code, message: $0.message) },
+                durationMs: result.durationMs)
+        case .default(let status, let problem): throw NeuroplexClientError(status, problem)
+        }
+    }
+
+    /// Copies (or, with `move`, moves) every key under the prefix `source` to the same key under `target`, with
+    /// TTLs and CRDT state. Target keys that exist are left alone (counted as skipped) unless `overwrite`.
+    public func migrate(from source: String, to target: String, move: Bool = false, overwrite: Bool = false)
+        async throws -> MigrationResult
+    {
+        let body = Components.Schemas.MemoryMigrationRequest(
+            source: source, target: target, mode: move ? .move : .copy, overwrite: overwrite)
+        switch try await call(.once, { try await $0.migrateMemory(body: .json(body)) }) {
+        case .ok(let ok):
+            let result = try ok.body.json
+            return MigrationResult(migrated: result.migrated, skipped: result.skipped, removed: result.removed)
+        case .default(let status, let problem): throw NeuroplexClientError(status, problem)
+        }
+    }
+
     /// Runs operations in order, not atomically (see ``atomic(if:then:)`` for all-or-nothing).
     ///
     /// ```swift

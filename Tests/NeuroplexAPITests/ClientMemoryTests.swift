@@ -147,6 +147,26 @@ struct ClientMemoryTests {
         }
     }
 
+    @Test("bulk insert, update and delete report counts; migrate copies and moves a prefix")
+    func bulkAndMigrate() async throws {
+        try await withServer { sdk, _, _ in
+            let inserted = try await sdk.bulkInsert(["cfg:a": 1, "cfg:b": ["on": true]], batchSize: 1)
+            #expect(inserted.inserted == 2 && inserted.success)
+            let updated = try await sdk.bulkUpdate(["cfg:a": 2, "cfg:missing": 3])
+            #expect(updated.updated == 1 && updated.errors.map(\.key) == ["cfg:missing"] && !updated.success)
+            let copied = try await sdk.migrate(from: "cfg:", to: "settings:")
+            #expect(copied.migrated == 2 && copied.skipped == 0 && copied.removed == 0)
+            #expect(try await sdk.get("settings:a") == 2)
+            let moved = try await sdk.migrate(from: "cfg:", to: "old:", move: true)
+            #expect(moved.removed == 2)
+            #expect(try await sdk.exists("cfg:a") == false)
+            #expect(try await sdk.bulkDelete(["old:a", "old:b", "nope"]).deleted == 2)
+            await #expect {
+                try await sdk.migrate(from: "a:", to: "a:b:")
+            } throws: { ($0 as? NeuroplexClientError).map { $0.status == 422 && $0.code == "validation_failed" } ?? false }
+        }
+    }
+
     @Test("scan pages lazily: one request per page, only as far as the loop goes")
     func scanPagesLazily() async throws {
         try await withServer { sdk, _, _ in

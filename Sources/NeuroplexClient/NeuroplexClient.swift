@@ -39,9 +39,10 @@ public struct NeuroplexClient: Sendable {
 
     /// The consistency level this client was configured with.
     ///
-    /// The server records levels per key and by default (``consistency()``, ``setConsistency(default:keys:)``) and
-    /// meets every level on a single node; the HTTP contract has no per-request level yet, so this value is kept
-    /// for when replication between nodes lands and is not sent with requests today.
+    /// Every memory answer carries the node's causal token and the client keeps the latest (``sessionToken``).
+    /// Unless the level is `eventual`, each request sends it back, and a node serves the request only once it has
+    /// seen that position: after a failover to another node, this client still reads its own writes and never
+    /// reads older data than it read before. (On one node every level holds anyway.)
     public let consistencyLevel: ConsistencyLevel
 
     /// How long one attempt on one node may take to get the response's head (for streams: until the stream is open).
@@ -64,10 +65,13 @@ public struct NeuroplexClient: Sendable {
         timeout: Duration = .seconds(10)
     ) {
         precondition(!nodes.isEmpty, "NeuroplexClient needs at least one node")
-        self.nodes = NodeSet(urls: nodes, apiKey: apiKey, timeout: timeout)
+        self.nodes = NodeSet(urls: nodes, apiKey: apiKey, timeout: timeout, consistency: consistency)
         self.consistencyLevel = consistency
         self.timeout = timeout
     }
+
+    /// The latest causal token this client has seen (`c1:<position>`), or `nil` before its first memory answer.
+    public var sessionToken: String? { nodes.session.token }
 
     /// The nodes, in the order given.
     public var nodeURLs: [URL] { nodes.urls }

@@ -13,11 +13,14 @@ final class NodeSet: Sendable {
     let urls: [URL]
     let clients: [Client]
     let timeout: Duration
+    /// The session's causal position, shared by every node's client.
+    let session = CausalSession()
     private let preferredIndex = Atomic<Int>(0)
 
-    init(urls: [URL], apiKey: String?, timeout: Duration) {
+    init(urls: [URL], apiKey: String?, timeout: Duration, consistency: ConsistencyLevel) {
         self.urls = urls
         self.timeout = timeout
+        let causal = CausalMiddleware(session: session, sendsToken: consistency != .eventual)
         let transport = AsyncHTTPClientTransport(
             configuration: .init(client: sdkHTTPClient, timeout: TimeAmount(timeout)))
         self.clients = urls.map {
@@ -25,7 +28,7 @@ final class NodeSet: Sendable {
                 serverURL: $0,
                 configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds),
                 transport: transport,
-                middlewares: [BearerMiddleware(token: apiKey), PathSegmentMiddleware()])
+                middlewares: [BearerMiddleware(token: apiKey), PathSegmentMiddleware(), causal])
         }
     }
 
@@ -154,9 +157,8 @@ struct BearerMiddleware: ClientMiddleware {
 /// Sends the characters RFC 3986 allows in a path segment (`:`, `@`, `!`, `$`, `&`, `'`, `(`, `)`, `*`, `,`, `;`, `=`)
 /// as themselves rather than percent-encoded, as curl and redis-style keys (`user:1`) do.
 ///
-/// Why: the generated client escapes everything but unreserved characters, and the server's fast `GET`/`PUT
-/// /memory/kv/{key}` routes take the key from the path as sent while its other routes decode it; `user%3A1` would be
-/// written under one name and deleted under another. `+` stays escaped (decoders disagree on it).
+/// The generated client escapes everything but unreserved characters; the server decodes either spelling to the same
+/// key, but `user:1` reads better than `user%3A1` in logs and traces. `+` stays escaped (decoders disagree on it).
 struct PathSegmentMiddleware: ClientMiddleware {
     static let allowed: [(escaped: String, character: String)] = [
         ("%3A", ":"), ("%40", "@"), ("%21", "!"), ("%24", "$"), ("%26", "&"), ("%27", "'"), ("%28", "("),
@@ -176,5 +178,37 @@ struct PathSegmentMiddleware: ClientMiddleware {
         var request = request
         request.path = path + full[queryStart...]
         return try await next(request, body, baseURL)
+    }
+}
+
+/// The latest causal position this client has seen in any answer (`Neuroplex-Causal-Token: c1:<position>`).
+final class CausalSession: Sendable {
+    private let position = Mutex<UInt64?>(nil)
+
+    var token: String? { position.withLock { $0.map { "c1:\($0)" } } }
+
+    func saw(_ token: String) {
+        guard token.hasPrefix("c1:"), let seen = UInt64(token.dropFirst(3)) else { return }
+        position.withLock { $0 = max($0 ?? 0, seen) }
+    }
+}
+
+/// Session consistency across nodes: remembers the causal token of every answer and, unless the client is
+/// `eventual`, sends the latest one with each request, so a node serves it only once it has seen what this client
+/// wrote or read before (read-your-writes and monotonic reads after a failover).
+struct CausalMiddleware: ClientMiddleware {
+    static let header = HTTPField.Name("Neuroplex-Causal-Token")!
+    let session: CausalSession
+    let sendsToken: Bool
+
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if sendsToken, let token = session.token { request.headerFields[Self.header] = token }
+        let (response, responseBody) = try await next(request, body, baseURL)
+        if let token = response.headerFields[Self.header] { session.saw(token) }
+        return (response, responseBody)
     }
 }

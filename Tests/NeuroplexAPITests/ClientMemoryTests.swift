@@ -167,6 +167,26 @@ struct ClientMemoryTests {
         }
     }
 
+    @Test("session consistency: the client keeps the latest causal token and, unless eventual, sends it back")
+    func causalSession() async throws {
+        try await withServer { _, base, admin in
+            let causal = NeuroplexClient(nodes: [base], apiKey: admin, consistency: .causal)
+            let eventual = NeuroplexClient(nodes: [base], apiKey: admin, consistency: .eventual)
+            #expect(causal.sessionToken == nil)
+            let first = try await causal.set("a", 1)
+            #expect(causal.sessionToken == "c1:\(first.version)")
+            let second = try await eventual.set("b", 2)
+            #expect(eventual.sessionToken == "c1:\(second.version)")
+            // A read that sends a token is answered with the node's current one: the session moves forward.
+            _ = try await causal.get("a")
+            #expect(causal.sessionToken == "c1:\(second.version)")
+            // An eventual client sends none, so its reads are not held back and learn nothing.
+            _ = try await causal.set("c", 3)
+            _ = try await eventual.get("a")
+            #expect(eventual.sessionToken == "c1:\(second.version)")
+        }
+    }
+
     @Test("scan pages lazily: one request per page, only as far as the loop goes")
     func scanPagesLazily() async throws {
         try await withServer { sdk, _, _ in

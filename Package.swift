@@ -133,6 +133,7 @@ let package = Package(
         .target(
             name: "NeuroplexClient",
             dependencies: [
+                "NeuroplexCore",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

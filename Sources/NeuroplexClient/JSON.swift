@@ -1,4 +1,5 @@
 public import Foundation
+@_exported public import NeuroplexCore
 import OpenAPIRuntime
 
 /// A JSON value: what the memory stores under a key, in a CRDT set, map or graph, and in channel events.
@@ -16,23 +17,11 @@ import OpenAPIRuntime
 /// let typed = try await client.get("user:1", as: User.self)   // User(name: "Alice", age: 30)
 /// ```
 ///
-/// Named `JSON` rather than `JSONValue` so that a program can import both this SDK and the embedded engine's
-/// `NeuroplexCore` (whose `JSONValue` is a different type) without ambiguity.
-public enum JSON: Sendable, Hashable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case array([JSON])
-    case object([String: JSON])
+/// It is NeuroplexCore's `JSONValue` (the type the embedded engine stores), so values pass between the SDK and an
+/// embedded `Memory` as they are; this module adds the accessors and `Codable` conversions a client wants.
+public typealias JSON = JSONValue
 
-    /// The member of an object, or `nil` when this is not an object or has no such member.
-    public subscript(key: String) -> JSON? {
-        if case .object(let members) = self { return members[key] }
-        return nil
-    }
-
+extension JSONValue {
     /// The element of an array at `index`, or `nil` when this is not an array or the index is out of range.
     public subscript(index: Int) -> JSON? {
         if case .array(let elements) = self, elements.indices.contains(index) { return elements[index] }
@@ -67,7 +56,7 @@ public enum JSON: Sendable, Hashable {
     public var objectValue: [String: JSON]? { if case .object(let value) = self { value } else { nil } }
 
     /// Compact JSON text (object members in key order).
-    public var jsonString: String { String(decoding: (try? JSON.encoder.encode(self)) ?? Data("null".utf8), as: UTF8.self) }
+    public var jsonString: String { description }
 
     // MARK: Conversion to and from Codable types
 
@@ -114,88 +103,6 @@ public enum JSON: Sendable, Hashable {
         }
         return decoder
     }()
-}
-
-extension JSON {
-    /// Numeric equality across `int` and `double` (`1 == 1.0`); otherwise structural.
-    public static func == (lhs: JSON, rhs: JSON) -> Bool {
-        switch (lhs, rhs) {
-        case (.null, .null): true
-        case (.bool(let a), .bool(let b)): a == b
-        case (.int(let a), .int(let b)): a == b
-        case (.double(let a), .double(let b)): a == b
-        case (.int(let a), .double(let b)), (.double(let b), .int(let a)): Double(exactly: a) == b
-        case (.string(let a), .string(let b)): a == b
-        case (.array(let a), .array(let b)): a == b
-        case (.object(let a), .object(let b)): a == b
-        default: false
-        }
-    }
-
-    /// Hashes numbers by value, so that equal values (`1` and `1.0`) hash alike.
-    public func hash(into hasher: inout Hasher) {
-        switch self {
-        case .null: hasher.combine(0)
-        case .bool(let value): hasher.combine(value)
-        case .int(let value): hasher.combine(Double(value))
-        case .double(let value): hasher.combine(value)
-        case .string(let value): hasher.combine(value)
-        case .array(let value): hasher.combine(value)
-        case .object(let value): hasher.combine(value)
-        }
-    }
-}
-
-extension JSON: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSON].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSON].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-}
-
-extension JSON: CustomStringConvertible {
-    public var description: String { jsonString }
-}
-
-extension JSON: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
-{
-    public init(nilLiteral: ()) { self = .null }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(floatLiteral value: Double) { self = .double(value) }
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(arrayLiteral elements: JSON...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSON)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
-    }
 }
 
 // MARK: The generated client's free-form containers

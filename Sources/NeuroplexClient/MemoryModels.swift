@@ -1,3 +1,4 @@
+public import NeuroplexCore
 public import Foundation
 
 /// How up to date a read must be: the seed's four levels, shared with the server's settings.

@@ -1,3 +1,4 @@
+public import NeuroplexCore
 import OpenAPIRuntime
 
 /// CRDT objects: counters, sets, maps, collaborative texts and graphs, each under a key of the shared keyspace.

@@ -1,3 +1,4 @@
+public import NeuroplexCore
 public import Foundation
 import OpenAPIRuntime
 import Synchronization

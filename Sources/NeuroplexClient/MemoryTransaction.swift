@@ -1,3 +1,4 @@
+public import NeuroplexCore
 import OpenAPIRuntime
 
 extension NeuroplexClient {

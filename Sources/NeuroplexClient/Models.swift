@@ -1,3 +1,4 @@
+import NeuroplexCore
 public import Foundation
 import OpenAPIRuntime
 

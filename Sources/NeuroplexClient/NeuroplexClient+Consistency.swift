@@ -1,3 +1,4 @@
+public import NeuroplexCore
 import OpenAPIRuntime
 
 /// Consistency levels, causal tokens and conflicts.

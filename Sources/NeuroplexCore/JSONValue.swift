@@ -129,6 +129,11 @@ extension JSONValue: Codable {
 
 // MARK: Writing
 
+extension JSONValue: CustomStringConvertible {
+    /// Compact JSON text, object keys sorted.
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
+}
+
 extension JSONValue {
     /// Compact JSON text, object keys sorted: equal values give equal bytes.
     public var bytes: [UInt8] {

@@ -39,7 +39,9 @@ extension Memory {
         }
         if let id {
             continuation.onTermination = { [weak self] _ in
-                self?.endedWatchers.withLock { $0.append(id) }
+                guard let self else { return }
+                endedWatchers.withLock { $0.append(id) }
+                endedWatcherCount.add(1, ordering: .releasing)
             }
         }
         return stream
@@ -54,7 +56,14 @@ extension Memory {
     }
 
     func reapEndedWatchers(_ state: inout LogState) {
-        for id in endedWatchers.withLock({ ended in defer { ended.removeAll() }; return ended }) {
+        // Every write passes here: look before taking the lock.
+        guard endedWatcherCount.load(ordering: .acquiring) > 0 else { return }
+        let ended = endedWatchers.withLock { ended in
+            defer { ended.removeAll() }
+            return ended
+        }
+        endedWatcherCount.subtract(ended.count, ordering: .releasing)
+        for id in ended {
             state.watchers[id] = nil
         }
     }

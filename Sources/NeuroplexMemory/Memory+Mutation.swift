@@ -23,10 +23,20 @@ extension Memory {
     func mutate(
         _ key: String, allowExpired: Bool = false, _ decide: (Record?, Int64) throws -> Mutation
     ) async throws -> WriteResult {
+        let (result, ticket) = try mutateApplying(key, allowExpired: allowExpired, decide)
+        if let ticket { try await ticket.log.waitUntilDurable(ticket.position) }
+        return result
+    }
+
+    /// The write path without the wait: applies the change in memory and in the log's pending buffer, and returns
+    /// the ticket to wait on before acknowledging it (`nil` with async durability, or when nothing was written).
+    func mutateApplying(
+        _ key: String, allowExpired: Bool = false, _ decide: (Record?, Int64) throws -> Mutation
+    ) throws -> (WriteResult, DurabilityTicket?) {
         let now = clock.milliseconds()
-        let (result, position, log) = try shard(for: key).withLock {
-            shard -> (WriteResult, UInt64?, WriteAheadLog?) in
-            let stored = shard.records[key]
+        // One hash lookup: the whole decision runs on the dictionary's slot for the key.
+        func apply(_ slot: inout Record?) throws -> (WriteResult, UInt64?, WriteAheadLog?) {
+            let stored = slot
             let live = stored.flatMap { $0.isLive(at: now) ? $0 : nil }
             let current = allowExpired ? stored : live
             let mutation = try decide(current, now)
@@ -43,6 +53,9 @@ extension Memory {
                 if case .restore(_, _, let version) = mutation { kept = version }
                 // Encoded before the log lock (which every writer shares); only the sequence is filled in under it.
                 var encoded = Self.encodePut(sequence: 0, version: kept ?? 0, key: key, value: value, expiresAt: expiresAt)
+                // The value's size limit, checked on the JSON just encoded rather than by measuring it first.
+                let valueBytes = encoded.count - Self.putHeaderBytes - key.utf8.count
+                if valueBytes > configuration.maxValueBytes { throw Self.tooLarge(valueBytes, limit: configuration.maxValueBytes) }
                 let (sequence, position, log) = commit(now: now, atLeast: kept ?? 0) { sequence in
                     Self.fillSequence(sequence, keepingVersion: kept != nil, into: &encoded)
                     return (
@@ -54,7 +67,7 @@ extension Memory {
                     )
                 }
                 let version = kept ?? sequence
-                shard.records[key] = Record(value: value, version: version, expiresAt: expiresAt)
+                slot = Record(value: value, version: version, expiresAt: expiresAt)
                 return (
                     WriteResult(version: version, value: value, expiresAt: expiresAt.map(Self.date), previous: previous),
                     position, log
@@ -73,7 +86,7 @@ extension Memory {
                     )
                 }
                 let version = kept ?? sequence
-                shard.records[key] = Record(value: .null, version: version, expiresAt: expiresAt, object: object)
+                slot = Record(value: .null, version: version, expiresAt: expiresAt, object: object)
                 return (
                     WriteResult(
                         version: version, value: object.view, expiresAt: expiresAt.map(Self.date),
@@ -90,15 +103,14 @@ extension Memory {
                             version: sequence, timestamp: Self.date(now), nodeId: configuration.nodeID)
                     )
                 }
-                shard.records[key] = nil
+                slot = nil
                 return (WriteResult(previous: previous), position, log)
             }
         }
-        if let position, let log, configuration.durability == .sync {
-            try await log.waitUntilDurable(position)
-        }
-        if let log, log.length > configuration.snapshotAfterLogBytes { snapshotInBackground() }
-        return result
+        let (result, position, log) = try shard(for: key).withLock { shard in try apply(&shard.records[key]) }
+        guard let position, let log else { return (result, nil) }
+        if log.length > configuration.snapshotAfterLogBytes { snapshotInBackground() }
+        return (result, configuration.durability == .sync ? DurabilityTicket(position: position, log: log) : nil)
     }
 
     /// Takes the next sequence number, appends the record to the log and publishes the event, in one step.
@@ -119,4 +131,24 @@ extension Memory {
     }
 
     static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}
+
+/// A write's place in the write-ahead log: acknowledge the write once the log is durable up to it.
+public struct DurabilityTicket: Sendable {
+    let position: UInt64
+    let log: WriteAheadLog
+
+    /// Suspends until the write is on disk.
+    public func wait() async throws { try await log.waitUntilDurable(position) }
+
+    /// Calls `done` once the write is on disk (with `nil`) or the log failed (with the error): at once, on this
+    /// thread, when it already is; otherwise later, on the log's flusher thread.
+    public func whenDurable(_ done: @escaping @Sendable ((any Error)?) -> Void) { log.whenDurable(position, done) }
+
+    /// The later of two tickets (waiting on it covers both).
+    public static func latest(_ a: DurabilityTicket?, _ b: DurabilityTicket?) -> DurabilityTicket? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return a.position >= b.position ? a : b
+    }
 }

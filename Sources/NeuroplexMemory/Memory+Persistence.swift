@@ -26,6 +26,9 @@ extension Memory {
 
     /// `[1][sequence][version][expiresAt or -1][key length][key][value JSON]`. The version is the sequence
     /// number of the write, except for imported entries, which keep the version they were exported with.
+    /// The bytes of a put record before its key: tag, sequence, version, expiry, key length.
+    static let putHeaderBytes = 1 + 8 + 8 + 8 + 4
+
     static func encodePut(
         sequence: UInt64, version: UInt64? = nil, key: String, value: JSONValue, expiresAt: Int64?
     ) -> [UInt8] {

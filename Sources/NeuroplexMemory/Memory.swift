@@ -90,6 +90,8 @@ public final class Memory: Sendable {
     /// Watchers whose streams ended (consumer gone). Kept apart from the log lock because a stream may end while
     /// that lock is held (finishing it runs its termination handler at once); reaped on the next change.
     let endedWatchers = Mutex<[UInt64]>([])
+    /// How many ids `endedWatchers` holds, readable without its lock.
+    let endedWatcherCount = Atomic<Int>(0)
     let nextSequenceWaiter = Atomic<UInt64>(0)
 
     static let shardCount = 32
@@ -133,13 +135,12 @@ public final class Memory: Sendable {
 
     /// The live entry for a key, or `nil` when it is absent or expired.
     public func get(_ key: String) -> MemoryEntry? {
-        let start = ContinuousClock.now
-        defer { statistics.record(.get, since: start) }
-        let now = clock.milliseconds()
-        return shard(for: key).withLock { shard in
-            guard let record = shard.records[key], record.isLive(at: now) else { return nil }
-            return MemoryEntry(key: key, record: record)
-        }
+        let timing = statistics.begin(.get)
+        defer { statistics.end(timing) }
+        let record = shard(for: key).withLock { shard in shard.records[key] }
+        // The clock is read only for keys that can expire.
+        guard let record, record.expiresAt == nil || record.isLive(at: clock.milliseconds()) else { return nil }
+        return MemoryEntry(key: key, record: record)
     }
 
     /// Whether a live entry exists.
@@ -194,10 +195,22 @@ public final class Memory: Sendable {
         _ key: String, _ value: JSONValue, ttl: Double? = nil, keepTTL: Bool = false,
         condition: WriteCondition = .none
     ) async throws -> WriteResult {
+        let (result, ticket) = try setApplying(key, value, ttl: ttl, keepTTL: keepTTL, condition: condition)
+        try await ticket?.wait()
+        return result
+    }
+
+    /// ``set(_:_:ttl:keepTTL:condition:)`` without waiting for the disk, for callers on an event loop: the write is
+    /// applied (visible to readers, in the change stream, in the log's buffer) when this returns; acknowledge it to
+    /// a client only once `ticket` is durable (a ticket comes back only with sync durability).
+    public func setApplying(
+        _ key: String, _ value: JSONValue, ttl: Double? = nil, keepTTL: Bool = false,
+        condition: WriteCondition = .none
+    ) throws -> (result: WriteResult, ticket: DurabilityTicket?) {
         try validate(key: key)
-        try validate(value: value)
         let expiry = try expiry(ttl: ttl)
-        return try await measured(.set) { try await mutate(key) { current, _ in
+        // The value's size is checked on its encoded record (see `mutateApplying`).
+        return try measuredNow(.set) { try mutateApplying(key) { current, _ in
             try condition.check(current, key: key)
             let expiresAt = keepTTL ? current?.expiresAt : expiry
             return .put(value, expiresAt: expiresAt)
@@ -207,11 +220,20 @@ public final class Memory: Sendable {
     /// Deletes a key. Returns whether a live entry existed.
     @discardableResult
     public func delete(_ key: String, condition: WriteCondition = .none) async throws -> Bool {
-        let result = try await measured(.delete) { try await mutate(key) { current, _ in
+        let (deleted, ticket) = try deleteApplying(key, condition: condition)
+        try await ticket?.wait()
+        return deleted
+    }
+
+    /// ``delete(_:condition:)`` without waiting for the disk (see ``setApplying(_:_:ttl:keepTTL:condition:)``).
+    public func deleteApplying(_ key: String, condition: WriteCondition = .none) throws
+        -> (deleted: Bool, ticket: DurabilityTicket?)
+    {
+        let (result, ticket) = try measuredNow(.delete) { try mutateApplying(key) { current, _ in
             try condition.check(current, key: key)
             return current == nil ? .keep : .remove
         } }
-        return result.previous != nil
+        return (result.previous != nil, ticket)
     }
 
     /// Adds `delta` to a numeric value (a missing key counts as 0). Integers stay exact; a fractional delta or
@@ -219,8 +241,17 @@ public final class Memory: Sendable {
     /// - Returns: the new value and version.
     /// - Throws: `wrong_type` when the value is not a number, `validation_failed` on overflow or a non-number delta.
     public func increment(_ key: String, by delta: JSONValue) async throws -> WriteResult {
+        let (result, ticket) = try incrementApplying(key, by: delta)
+        try await ticket?.wait()
+        return result
+    }
+
+    /// ``increment(_:by:)`` without waiting for the disk (see ``setApplying(_:_:ttl:keepTTL:condition:)``).
+    public func incrementApplying(_ key: String, by delta: JSONValue) throws
+        -> (result: WriteResult, ticket: DurabilityTicket?)
+    {
         try validate(key: key)
-        return try await measured(.increment) { try await mutate(key) { current, _ in
+        return try measuredNow(.increment) { try mutateApplying(key) { current, _ in
             if let object = current?.object { throw Self.wrongType(key, holds: object, wanted: "a number") }
             let base: JSONValue = current?.value ?? .int(0)
             return .put(try Self.add(base, delta, key: key), expiresAt: current?.expiresAt)
@@ -300,6 +331,19 @@ public final class Memory: Sendable {
         }
     }
 
+    /// Runs `body` now, recording its duration and whether it failed.
+    func measuredNow<T>(_ operation: MemoryStatistics.Operation, _ body: () throws -> T) throws -> T {
+        let timing = statistics.begin(operation)
+        do {
+            let result = try body()
+            statistics.end(timing)
+            return result
+        } catch {
+            statistics.end(timing, failed: true)
+            throw error
+        }
+    }
+
     /// A picture of the engine for monitoring: sizes, positions, connections and per-operation figures.
     public func stats() -> MemoryStats {
         let now = clock.milliseconds()
@@ -333,11 +377,13 @@ public final class Memory: Sendable {
         if case .string(let text) = value, text.utf8.count < configuration.maxValueBytes / 2 { return }
         if case .int = value { return }
         let size = value.encodedSize
-        guard size <= configuration.maxValueBytes else {
-            throw NeuroplexError(
-                .payloadTooLarge, code: .payloadTooLarge,
-                "the value is \(size) bytes of JSON; the limit is \(configuration.maxValueBytes)", field: "value")
-        }
+        guard size <= configuration.maxValueBytes else { throw Self.tooLarge(size, limit: configuration.maxValueBytes) }
+    }
+
+    static func tooLarge(_ size: Int, limit: Int) -> NeuroplexError {
+        NeuroplexError(
+            .payloadTooLarge, code: .payloadTooLarge, "the value is \(size) bytes of JSON; the limit is \(limit)",
+            field: "value")
     }
 
     func expiry(ttl: Double?) throws -> Int64? {

@@ -15,7 +15,8 @@ final class WriteAheadLog: Sendable {
         var appended: UInt64 = 0
         /// Bytes known to be on disk.
         var durable: UInt64 = 0
-        var waiters: [(position: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        /// Callers waiting for a position to be on disk, in the order they asked (positions never decrease).
+        var waiters: [(position: UInt64, done: @Sendable ((any Error)?) -> Void)] = []
         var failure: String?
         var closed = false
     }
@@ -78,14 +79,22 @@ final class WriteAheadLog: Sendable {
     /// - Throws: when the log could not be written (the disk is full, say); the write is then not durable.
     func waitUntilDurable(_ position: UInt64) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let resumeNow: Result<Void, any Error>? = state.withLock { state in
-                if let failure = state.failure { return .failure(POSIXFailure(failure)) }
-                if state.durable >= position { return .success(()) }
-                state.waiters.append((position, continuation))
-                return nil
+            whenDurable(position) { error in
+                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
             }
-            if let resumeNow { continuation.resume(with: resumeNow) }
         }
+    }
+
+    /// Calls `done` once everything up to `position` is on disk (`nil`) or the log has failed (the error): at once
+    /// when that is already so, else from the flusher thread.
+    func whenDurable(_ position: UInt64, _ done: @escaping @Sendable ((any Error)?) -> Void) {
+        let now: (any Error)?? = state.withLock { state in
+            if let failure = state.failure { return .some(POSIXFailure(failure)) }
+            if state.durable >= position { return .some(nil) }
+            state.waiters.append((position, done))
+            return nil
+        }
+        if let now { done(now) }
     }
 
     /// The number of bytes in the log, flushed or not.
@@ -134,18 +143,14 @@ final class WriteAheadLog: Sendable {
                     failure = "write-ahead log \(path): \(String(cString: strerror(errno)))"
                 }
             }
-            let ready = state.withLock { state -> [(position: UInt64, continuation: CheckedContinuation<Void, any Error>)] in
+            let ready = state.withLock { state -> [(position: UInt64, done: @Sendable ((any Error)?) -> Void)] in
                 if let failure { state.failure = failure }
                 if failure == nil { state.durable = end }
                 let ready = state.waiters.filter { $0.position <= state.durable || state.failure != nil }
                 state.waiters.removeAll { $0.position <= state.durable || state.failure != nil }
                 return ready
             }
-            for waiter in ready {
-                if let failure { waiter.continuation.resume(throwing: POSIXFailure(failure)) } else {
-                    waiter.continuation.resume()
-                }
-            }
+            for waiter in ready { waiter.done(failure.map { POSIXFailure($0) }) }
             if closing && state.withLock({ $0.pending.isEmpty }) {
                 stopped.withLock { $0?.resume(); $0 = nil }
                 return

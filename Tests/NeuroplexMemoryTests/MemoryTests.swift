@@ -15,6 +15,24 @@ struct MemoryTests {
         return try await Memory(configuration: configuration, clock: clock, logger: quietLogger)
     }
 
+    @Test("a value over the size limit is refused whole, leaving the key and the change stream as they were")
+    func valueSizeLimit() async throws {
+        let memory = try await open { $0.maxValueBytes = 33 }
+        // {"name":"Alice","tags":["a","b"]} is 33 bytes of JSON: exactly at the limit.
+        try await memory.set("k", ["name": "Alice", "tags": ["a", "b"]])
+        let before = memory.latestSequence
+        let refused = await #expect(throws: NeuroplexError.self) {
+            try await memory.set("k", ["name": "Alice!", "tags": ["a", "b"]])
+        }
+        #expect(refused?.code == .payloadTooLarge)
+        #expect(memory.get("k")?.value == ["name": "Alice", "tags": ["a", "b"]] && memory.latestSequence == before)
+        let escaped = await #expect(throws: NeuroplexError.self) {
+            try await memory.set("other", .string(String(repeating: "\n", count: 16)))  // 34 bytes once escaped
+        }
+        #expect(escaped?.code == .payloadTooLarge && memory.get("other") == nil)
+        try await memory.close()
+    }
+
     @Test("set, get, versions, conditional writes and delete")
     func basics() async throws {
         let memory = try await open()

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NeuroplexCore
 
 /// One command a Redis client sent: its arguments as raw bytes (the first is the command name).
 struct RESPCommand: Sendable {
@@ -105,21 +106,32 @@ struct RESPWriter {
         buffer.writeStaticString("\r\n")
     }
 
-    mutating func integer(_ value: Int) {
-        buffer.writeInteger(UInt8(ascii: ":"))
-        buffer.writeString(String(value))
-        buffer.writeStaticString("\r\n")
-    }
+    mutating func integer(_ value: Int) { header(UInt8(ascii: ":"), value) }
 
     mutating func bulk(_ bytes: some Collection<UInt8>) {
-        buffer.writeInteger(UInt8(ascii: "$"))
-        buffer.writeString(String(bytes.count))
-        buffer.writeStaticString("\r\n")
+        header(UInt8(ascii: "$"), bytes.count)
         buffer.writeBytes(bytes)
         buffer.writeStaticString("\r\n")
     }
 
-    mutating func bulk(_ text: String) { bulk(Array(text.utf8)) }
+    mutating func bulk(_ text: String) {
+        header(UInt8(ascii: "$"), text.utf8.count)
+        buffer.writeString(text)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// A stored value: a string as itself, anything else as its JSON text; `nil` as a null.
+    mutating func value(_ value: JSONValue?) {
+        switch value {
+        case nil: null()
+        case .string(let text)?: bulk(text)
+        case let other?: bulk(other.bytes)
+        }
+    }
+
+    mutating func wrongType() {
+        buffer.writeStaticString("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
+    }
 
     mutating func null() {
         if protocolVersion >= 3 { buffer.writeStaticString("_\r\n") } else { buffer.writeStaticString("$-1\r\n") }
@@ -147,9 +159,18 @@ struct RESPWriter {
         header(protocolVersion >= 3 ? UInt8(ascii: ">") : UInt8(ascii: "*"), count)
     }
 
-    private mutating func header(_ marker: UInt8, _ count: Int) {
+    /// `marker`, `number` in decimal, CRLF: written digit by digit (no `String` made).
+    private mutating func header(_ marker: UInt8, _ number: Int) {
         buffer.writeInteger(marker)
-        buffer.writeString(String(count))
+        if number < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        }
         buffer.writeStaticString("\r\n")
     }
 }

@@ -250,7 +250,7 @@ struct RESPSession {
             guard arguments.count == 2 else { throw ArgumentError.arity(name) }
             let entry = memory.get(try key(1))
             if let entry, entry.type != "json" { throw NeuroplexError(.conflict, code: .wrongType, "not a string") }
-            write(entry?.value, &out)
+            out.value(entry?.value)
         case "SADD":
             guard arguments.count >= 3 else { throw ArgumentError.arity(name) }
             let members = try (2..<arguments.count).map { JSONValue.string(try key($0)) }
@@ -278,12 +278,12 @@ struct RESPSession {
                 out.integer(elements.contains(.string(try key(2))) ? 1 : 0)
             } else {
                 out.setHeader(elements.count)
-                for element in elements { write(element, &out) }
+                for element in elements { out.value(element) }
             }
         case "MGET":
             guard arguments.count >= 2 else { throw ArgumentError.arity(name) }
             out.arrayHeader(arguments.count - 1)
-            for index in 1..<arguments.count { write(memory.get(try key(index))?.value, &out) }
+            for index in 1..<arguments.count { out.value(memory.get(try key(index))?.value) }
         case "SET":
             try await set(command, &out)
         case "MSET":
@@ -322,7 +322,7 @@ struct RESPSession {
             out.integer(added)
         case "HGET":
             guard arguments.count == 3 else { throw ArgumentError.arity(name) }
-            write(try mapEntries(try key(1))[try key(2)], &out)
+            out.value(try mapEntries(try key(1))[try key(2)])
         case "HDEL":
             guard arguments.count >= 3 else { throw ArgumentError.arity(name) }
             let map = try key(1)
@@ -345,7 +345,7 @@ struct RESPSession {
                 out.mapHeader(entries.count)
                 for (entry, value) in entries {
                     out.bulk(entry)
-                    write(value, &out)
+                    out.value(value)
                 }
             }
         case "TEXT.INSERT", "TEXT.DELETE":
@@ -373,7 +373,7 @@ struct RESPSession {
             guard arguments.count == 3 else { throw ArgumentError.arity(name) }
             guard let delta = Double(try key(2)), delta.isFinite else { throw ArgumentError.notFloat }
             let result = try await memory.increment(try key(1), by: .double(delta))
-            write(result.value, &out)
+            out.value(result.value)
         case "EXPIRE", "PEXPIRE":
             guard arguments.count == 3 else { throw ArgumentError.arity(name) }
             let amount = try integer(2)
@@ -529,9 +529,9 @@ struct RESPSession {
         }
         do {
             let result = try await memory.set(key, .string(value), ttl: ttl, keepTTL: keepTTL, condition: condition)
-            if returnOld { write(result.previous, &out) } else { out.ok() }
+            if returnOld { out.value(result.previous) } else { out.ok() }
         } catch let error as NeuroplexError where error.code == .preconditionFailed {
-            if returnOld { write(memory.get(key)?.value, &out) } else { out.null() }
+            if returnOld { out.value(memory.get(key)?.value) } else { out.null() }
         }
     }
 
@@ -613,14 +613,5 @@ struct RESPSession {
         }
         out.arrayHeader(commands.count)
         for command in commands { await execute(command, into: &out) }
-    }
-
-    /// A stored value as a Redis reply: strings as themselves, anything else as its JSON text.
-    private func write(_ value: JSONValue?, _ out: inout RESPWriter) {
-        switch value {
-        case nil: out.null()
-        case .string(let text)?: out.bulk(text)
-        case let other?: out.bulk(other.bytes)
-        }
     }
 }

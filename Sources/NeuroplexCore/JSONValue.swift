@@ -178,8 +178,12 @@ extension JSONValue {
         return size
     }
 
-    /// Appends the compact JSON text of this value.
-    public func write(into out: inout [UInt8]) {
+    /// Appends the compact JSON text of this value, object members sorted by key (the canonical text).
+    public func write(into out: inout [UInt8]) { write(into: &out, sortingKeys: true) }
+
+    /// Appends the compact JSON text of this value; without `sortingKeys`, object members come in the
+    /// dictionary's own order, which differs from run to run but parses to the same value (cheaper: for storage).
+    public func write(into out: inout [UInt8], sortingKeys: Bool) {
         switch self {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
         case .bool(let value):
@@ -191,17 +195,28 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                value.write(into: &out)
+                value.write(into: &out, sortingKeys: sortingKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            // Sorted pairs, not sorted keys and a lookup each: no hashing while encoding.
-            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(member.key, into: &out)
+            func member(_ key: String, _ value: JSONValue, first: Bool) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                Self.writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                member.value.write(into: &out)
+                value.write(into: &out, sortingKeys: sortingKeys)
+            }
+            if sortingKeys {
+                // Sorted pairs, not sorted keys and a lookup each: no hashing while encoding.
+                for (index, pair) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                    member(pair.key, pair.value, first: index == 0)
+                }
+            } else {
+                var first = true
+                for (key, value) in members {
+                    member(key, value, first: first)
+                    first = false
+                }
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -39,7 +39,7 @@ extension Memory {
         put64(UInt64(bitPattern: expiresAt ?? -1), into: &out)
         WriteAheadLog.put(UInt32(key.utf8.count), into: &out)
         out.append(contentsOf: key.utf8)
-        value.write(into: &out)
+        value.write(into: &out, sortingKeys: false)  // the log need not be canonical
         return out
     }
 

@@ -33,6 +33,7 @@ struct RESPServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: true)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     let id = Self.clientIDs.add(1, ordering: .relaxed).newValue

@@ -169,6 +169,16 @@ let package = Package(
             path: "Benchmarks/MemoryBench",
             swiftSettings: strict
         ),
+        // Watch fan-out over SSE from a client that keeps up (one NIO event loop): bench/sse-fanout.sh.
+        .executableTarget(
+            name: "sse-fanout-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SSEFanout",
+            swiftSettings: strict
+        ),
         // Replays a text-editing trace through the text CRDT: bench/text-trace.sh.
         .executableTarget(
             name: "text-trace",

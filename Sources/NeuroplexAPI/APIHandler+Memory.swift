@@ -257,14 +257,18 @@ extension APIHandler {
 /// Change streams as Server-Sent Events.
 extension APIHandler {
     func watchMemory(_ input: Operations.WatchMemory.Input) async throws -> Operations.WatchMemory.Output {
-        let since = try input.query.since.map { try Self.position($0) }
-        return .ok(.init(body: .textEventStream(
-            try Self.eventStream(memory, GlobPattern(input.query.pattern ?? "*"), since: since))))
+        let pattern = input.query.pattern ?? "*"
+        guard let since = try input.query.since.map({ try Self.position($0) }) else {
+            // Live from now: the pattern's shared feed.
+            let reader = watchHub.join(pattern).cancelOnGracefulShutdown()
+            return .ok(.init(body: .textEventStream(HTTPBody(reader, length: .unknown, iterationBehavior: .single))))
+        }
+        return .ok(.init(body: .textEventStream(try eventStream(memory, GlobPattern(pattern), since: since))))
     }
 
     func memoryChanges(_ input: Operations.MemoryChanges.Input) async throws -> Operations.MemoryChanges.Output {
         .ok(.init(body: .textEventStream(
-            try Self.eventStream(memory, .all, since: try Self.position(input.query.since ?? 0)))))
+            try eventStream(memory, .all, since: try Self.position(input.query.since ?? 0)))))
     }
 
     private static func position(_ since: Int64) throws -> UInt64 {
@@ -274,9 +278,9 @@ extension APIHandler {
 
     /// The watch as SSE frames. A position no longer retained is refused before the stream starts (a 409 rather
     /// than an error event); a watcher that lags gets one `event: error` frame with the problem, then the end.
-    static func eventStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?) throws -> HTTPBody {
+    func eventStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?) throws -> HTTPBody {
         if let since { _ = try memory.changes(since: since, limit: 1) }
-        let frames = ServerSentJSON(source: memory.watch(pattern, since: since)) { String($0.sequence) }
+        let frames = ServerSentJSON(source: memory.watch(pattern, since: since), frame: changeFrames.frame(for:))
         return HTTPBody(frames, length: .unknown, iterationBehavior: .single)
     }
 }
@@ -293,7 +297,13 @@ struct ServerSentJSON<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable
 where Source.Element: Encodable & Sendable {
     typealias Element = ArraySlice<UInt8>
     let source: Source
-    let id: @Sendable (Source.Element) -> String?
+    /// The whole SSE frame of an element (`id:` line, `data:` line, blank line).
+    let frame: @Sendable (Source.Element) throws -> [UInt8]
+
+    init(source: Source, frame: @escaping @Sendable (Source.Element) throws -> [UInt8] = { try sseFrame(data: $0) }) {
+        self.source = source
+        self.frame = frame
+    }
     /// How far (in encoded bytes) a client may fall behind before its stream ends with `watcher_lagged`.
     static var maxPendingBytes: Int { 8 << 20 }
 
@@ -327,14 +337,24 @@ where Source.Element: Encodable & Sendable {
     struct AsyncIterator: AsyncIteratorProtocol {
         let pending: Pending
         var wakeUps: AsyncStream<Void>.AsyncIterator
+        var lastWrite: ContinuousClock.Instant?
 
         mutating func next() async throws -> ArraySlice<UInt8>? {
             while true {
+                if let lastWrite, ContinuousClock.now - lastWrite < sseGatherInterval,
+                    pending.state.withLock({ !$0.bytes.isEmpty && !$0.ended })
+                {
+                    // Busy: let more frames gather until a write interval has passed since the last write.
+                    try? await Task.sleep(until: lastWrite + sseGatherInterval, clock: .continuous)
+                }
                 let (bytes, ended) = pending.state.withLock { state in
                     defer { state.bytes = [] }
                     return (state.bytes, state.ended)
                 }
-                if !bytes.isEmpty { return ArraySlice(bytes) }
+                if !bytes.isEmpty {
+                    lastWrite = .now
+                    return ArraySlice(bytes)
+                }
                 if ended { return nil }
                 guard await wakeUps.next() != nil else {
                     let rest = pending.state.withLock { state in defer { state.bytes = [] }; return state.bytes }
@@ -347,15 +367,11 @@ where Source.Element: Encodable & Sendable {
     func makeAsyncIterator() -> AsyncIterator {
         let pending = Pending()
         let source = source.cancelOnGracefulShutdown()
-        let id = id
+        let encode = frame
         let task = Task { [weak pending] in
             do {
                 for try await element in source {
-                    var frame: [UInt8] = []
-                    if let id = id(element) { frame += Array("id: \(id)\n".utf8) }
-                    frame += Array("data: ".utf8)
-                    frame += try CompactJSONEncoder().encode(element)
-                    frame += Array("\n\n".utf8)
+                    let frame = try encode(element)
                     guard let pending else { return }
                     if !pending.append(frame, limit: Self.maxPendingBytes) {
                         throw NeuroplexError(
@@ -366,10 +382,7 @@ where Source.Element: Encodable & Sendable {
                 _ = pending?.append([], ending: true)
             } catch {
                 let problem = error as? NeuroplexError ?? NeuroplexError(.internal, code: .internal, "\(error)")
-                var frame = Array("event: error\ndata: ".utf8)
-                frame += (try? CompactJSONEncoder().encode(["code": problem.code.rawValue, "detail": problem.message])) ?? []
-                frame += Array("\n\n".utf8)
-                _ = pending?.append(frame, ending: true)
+                _ = pending?.append(sseErrorFrame(problem), ending: true)
             }
         }
         pending.pump.withLock { $0 = task }
@@ -392,7 +405,7 @@ extension APIHandler {
         -> Operations.SubscribeMemoryEvents.Output
     {
         let subscription = memory.events.subscribe(patterns: [GlobPattern(input.query.pattern ?? "*")])
-        let frames = ServerSentJSON(source: subscription.messages) { _ in nil }
+        let frames = ServerSentJSON(source: subscription.messages)
         return .ok(.init(body: .textEventStream(HTTPBody(frames, length: .unknown, iterationBehavior: .single))))
     }
 }
@@ -876,5 +889,41 @@ extension APIHandler {
         }
         let kept = try await memory.resolveConflict(input.path.key, entry: body.entry, with: resolver)
         return .ok(.init(body: .json(.init(key: body.entry, value: try Self.container(kept)))))
+    }
+}
+
+/// A busy SSE stream writes at most once per this interval, so frames arriving closer together than it go out
+/// together (one write and one system call for many), the way Nagle's algorithm gathers small segments; a quiet
+/// stream writes each frame at once.
+let sseGatherInterval: Duration = .milliseconds(10)
+
+/// An SSE frame: the optional `id:` line, `data:` with the element's JSON, and the blank line that ends it.
+func sseFrame(id: String? = nil, data: some Encodable) throws -> [UInt8] {
+    var frame: [UInt8] = []
+    if let id { frame += Array("id: \(id)\n".utf8) }
+    frame += Array("data: ".utf8)
+    frame += try CompactJSONEncoder().encode(data)
+    frame += Array("\n\n".utf8)
+    return frame
+}
+
+/// Change events' SSE frames, encoded once each however many watchers receive them: a thousand watchers of a
+/// pattern cost one JSON encoding per change, not a thousand. A ring indexed by sequence number; a frame evicted
+/// before a slow watcher gets to it is simply encoded again.
+final class ChangeFrameCache: Sendable {
+    private struct Slot {
+        var sequence: UInt64 = 0
+        var frame: [UInt8] = []
+    }
+
+    private static let slots = 4096
+    private let ring = Mutex([Slot](repeating: Slot(), count: slots))
+
+    func frame(for event: ChangeEvent) throws -> [UInt8] {
+        let index = Int(event.sequence % UInt64(Self.slots))
+        if let cached = ring.withLock({ $0[index].sequence == event.sequence ? $0[index].frame : nil }) { return cached }
+        let frame = try sseFrame(id: String(event.sequence), data: event)
+        ring.withLock { $0[index] = Slot(sequence: event.sequence, frame: frame) }
+        return frame
     }
 }

@@ -11,6 +11,23 @@ struct APIHandler: APIProtocol {
     let readiness: Readiness
     let metrics: ServerMetrics
     let clock: any WallClock
+    /// SSE frames of change events, shared by every watcher of this engine.
+    let changeFrames: ChangeFrameCache
+    /// Live watches, one shared feed per pattern.
+    let watchHub: WatchHub
+
+    init(
+        keys: KeyStore, memory: Memory, readiness: Readiness, metrics: ServerMetrics, clock: any WallClock,
+        watchLagBytes: Int = 8 << 20
+    ) {
+        self.keys = keys
+        self.memory = memory
+        self.readiness = readiness
+        self.metrics = metrics
+        self.clock = clock
+        self.changeFrames = ChangeFrameCache()
+        self.watchHub = WatchHub(memory: memory, frames: changeFrames, behindLimit: watchLagBytes)
+    }
     static let version = NeuroplexVersion.current
 
     // MARK: Operations

@@ -132,7 +132,7 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
             DatabaseCheck(database: platform.database),
             DiskSpaceCheck(directory: platform.configuration.dataDirectory),
         ]),
-        metrics: metrics, clock: clock)
+        metrics: metrics, clock: clock, watchLagBytes: platform.configuration.memoryWatchLagBytes)
     try handler.registerHandlers(
         on: RouterTransport(
             router: router, document: document, keys: platform.keys,

@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// When a memory write is acknowledged (`memory.durability`): `sync` (default) once it is on disk, so it
     /// survives `kill -9` and power loss; `async` at once, trading the last few milliseconds for speed.
     public var memoryDurability: String = "sync"
+    /// How far (in bytes of SSE) a live watch may fall behind its pattern's feed before it ends with
+    /// `watcher_lagged` (`memory.watch.lag.bytes`; default 8 MiB).
+    public var memoryWatchLagBytes: Int = 8 * 1024 * 1024
 
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
@@ -61,6 +64,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.logFormat = logFormat
         self.maxBodyBytes = try Self.int(reader, "http.max.body.bytes") ?? defaults.maxBodyBytes
         self.memoryDurability = reader.string(forKey: "memory.durability", default: defaults.memoryDurability).lowercased()
+        self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
         try validate()
     }
 
@@ -83,6 +87,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         guard !dataDirectory.isEmpty else { throw NeuroplexError.invalid("data.dir", "data.dir must not be empty") }
         guard ["sync", "async"].contains(memoryDurability) else {
             throw NeuroplexError.invalid("memory.durability", "memory.durability must be sync or async")
+        }
+        guard memoryWatchLagBytes >= 1024 else {
+            throw NeuroplexError.invalid("memory.watch.lag.bytes", "memory.watch.lag.bytes must be at least 1024")
         }
         guard maxBodyBytes >= 1024 else {
             throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")

@@ -6,12 +6,16 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-/// A minimal blocking Redis-protocol client over a loopback socket: sends raw commands, reads raw replies.
+/// A minimal blocking client over a loopback socket: sends raw commands (Redis protocol) or raw bytes, reads raw
+/// replies. `receiveBuffer` shrinks the socket's receive buffer (a client that reads slowly).
 final class RawRESPClient: @unchecked Sendable {
     private let descriptor: Int32
 
-    init(port: Int) throws {
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -56,6 +60,23 @@ final class RawRESPClient: @unchecked Sendable {
     func read(until expected: String) async -> String {
         await withCheckedContinuation { continuation in
             let thread = Thread { continuation.resume(returning: self.readBlocking(until: expected)) }
+            thread.start()
+        }
+    }
+
+    /// Reads until what arrived contains `expected` (or the timeout passes), returning all that arrived.
+    func read(untilContaining expected: String) async -> String {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while !String(decoding: received, as: UTF8.self).contains(expected) {
+                    let count = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 { break }
+                    received += chunk[0..<count]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }
             thread.start()
         }
     }

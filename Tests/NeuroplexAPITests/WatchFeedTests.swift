@@ -1,0 +1,70 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NeuroplexAPI
+import NeuroplexStorage
+import NeuroplexTestSupport
+import Testing
+
+/// Live watches share one feed per pattern (see `WatchHub`): the engine sees one watcher however many clients.
+@Suite("Live watch feeds")
+struct WatchFeedTests {
+    static func watchRequest(_ pattern: String, key: String) -> String {
+        "GET /memory/watch?pattern=\(pattern) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n"
+    }
+
+    @Test("clients of one pattern share one engine watcher and each gets every change once, in order")
+    func sharedFeed() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let first = try RawRESPClient(port: port)
+            let second = try RawRESPClient(port: port)
+            first.sendRaw(Self.watchRequest("feed:*", key: admin))
+            second.sendRaw(Self.watchRequest("feed:*", key: admin))
+            #expect(await first.read(untilContaining: "\r\n\r\n").contains("200 OK"))
+            #expect(await second.read(untilContaining: "\r\n\r\n").contains("200 OK"))
+            let stats = try await client.send(.get, "/memory/stats", key: admin)
+            #expect(stats.json["watchers"] as? Int == 1)
+            for value in 1...20 {
+                _ = try await client.send(.put, "/memory/kv/feed:\(value % 3)", key: admin, json: #"{"value":\#(value)}"#)
+            }
+            _ = try await client.send(.put, "/memory/kv/other", key: admin, json: #"{"value":0}"#)
+            for watcher in [first, second] {
+                let text = await watcher.read(untilContaining: #""value":20"#)
+                let values = text.split(separator: "\n").compactMap { line -> Int? in
+                    guard line.hasPrefix("data: "), let range = line.range(of: #""value":"#) else { return nil }
+                    return Int(line[range.upperBound...].prefix { $0.isNumber })
+                }
+                #expect(values == Array(1...20))
+                #expect(!text.contains(#""key":"other""#))
+            }
+        }
+    }
+
+    @Test("a client that stops reading is ended with watcher_lagged while the writes go on")
+    func laggingClient() async throws {
+        var configuration = try await testConfiguration(.sqlite)
+        configuration.memoryWatchLagBytes = 4096
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = try RawRESPClient(port: port, receiveBuffer: 4096)
+            stalled.sendRaw(Self.watchRequest("lag:*", key: admin))
+            #expect(await stalled.read(untilContaining: "\r\n\r\n").contains("200 OK"))
+            // About 4 MB of changes: far more than the socket buffers and the 4 KiB allowed behind.
+            let value = String(repeating: "x", count: 1000)
+            for batch in 0..<40 {
+                let entries = (0..<100).map { #""lag:\#(batch):\#($0)":"\#(value)""# }
+                let written = try await client.send(
+                    .post, "/memory/batch/set", key: admin, json: #"{"entries":{\#(entries.joined(separator: ","))}}"#)
+                #expect(written.status == .ok)
+            }
+            let text = await stalled.read(untilContaining: "watcher_lagged")
+            #expect(text.contains("event: error") && text.contains("watcher_lagged"))
+        }
+    }
+}

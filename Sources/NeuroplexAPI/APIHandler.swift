@@ -2,12 +2,14 @@ import Foundation
 import NeuroplexCore
 import NeuroplexGateway
 import NeuroplexMemory
+import NeuroplexML
 import OpenAPIRuntime
 
 /// The operations of the contract, translating between the generated types and the engines.
 struct APIHandler: APIProtocol {
     let keys: KeyStore
     let memory: Memory
+    let datasets: Datasets
     let readiness: Readiness
     let metrics: ServerMetrics
     let clock: any WallClock

@@ -37,8 +37,8 @@ struct Cell {
 
     /// The spellings of a missing value (pandas' defaults, less the rare ones): empty, `NA`, `N/A`, `n/a`,
     /// `NaN`, `nan`, `null`, `NULL`, `None`, `#N/A`. Surrounding spaces are ignored.
-    static let missingSpellings: Set<[UInt8]> = Set(
-        ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"].map { Array($0.utf8) })
+    static let missingSpellings: [[UInt8]] =
+        ["NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"].map { Array($0.utf8) }
 
     init(kind: Kind, number: Double = 0) {
         self.kind = kind
@@ -48,7 +48,7 @@ struct Cell {
     /// Classifies `raw` (the field's bytes).
     init(_ raw: ArraySlice<UInt8>) {
         let bytes = Self.trimmed(raw)
-        if bytes.count <= 4, Self.missingSpellings.contains(Array(bytes)) {
+        if bytes.isEmpty || (bytes.count <= 4 && Self.missingSpellings.contains { $0.elementsEqual(bytes) }) {
             self.init(kind: .missing)
         } else if let (value, isInteger) = Self.number(bytes) {
             self.init(kind: isInteger ? .integer : .number, number: value)
@@ -100,16 +100,17 @@ struct Cell {
 
     static func boolean(_ bytes: ArraySlice<UInt8>) -> Bool? {
         guard (2...5).contains(bytes.count) else { return nil }
-        switch String(decoding: bytes, as: UTF8.self).lowercased() {
-        case "true", "yes": return true
-        case "false", "no": return false
-        default: return nil
-        }
+        // ASCII letters only: setting bit 5 lower-cases them (and leaves other bytes unequal to the words).
+        let lower = bytes.lazy.map { $0 | 0x20 }
+        if lower.elementsEqual("true".utf8) || lower.elementsEqual("yes".utf8) { return true }
+        if lower.elementsEqual("false".utf8) || lower.elementsEqual("no".utf8) { return false }
+        return nil
     }
 
     /// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM`, `:SS`, fractional seconds, and `Z` or an
     /// offset `±HH:MM` / `±HHMM`.
     static func isDatetime(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard bytes.count >= 10, bytes[bytes.startIndex + 4] == UInt8(ascii: "-") else { return false }
         let b = Array(bytes)
         guard b.count >= 10, digits(b, 0, 4), b[4] == UInt8(ascii: "-"), digits(b, 5, 2), b[7] == UInt8(ascii: "-"),
             digits(b, 8, 2)

@@ -88,6 +88,34 @@ struct DatasetsTests {
         await catalogue.database.close()
     }
 
+    @Test("concurrent uploads of the same file make one dataset and one blob", arguments: TestEngines.all)
+    func concurrentUploads(engine: Database.Engine) async throws {
+        let catalogue = try await Catalogue(engine)
+        let text = "a,label\n" + (0..<500).map { "\($0),\($0 % 2)\n" }.joined()
+        let results = await withTaskGroup(of: Result<Datasets.Upload, any Error>.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    do { return .success(try await catalogue.upload(text)) } catch { return .failure(error) }
+                }
+            }
+            var results: [Result<Datasets.Upload, any Error>] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        var uploads: [Datasets.Upload] = []
+        for result in results {
+            switch result {
+            case .success(let upload): uploads.append(upload)
+            case .failure(let error): Issue.record(error)
+            }
+        }
+        #expect(uploads.count == 4)
+        #expect(uploads.filter(\.created).count == 1)
+        #expect(Set(uploads.map(\.dataset.id)).count == 1)
+        #expect(catalogue.blobFiles.count == 1)
+        await catalogue.database.close()
+    }
+
     @Test("a rejected upload leaves no blob, no temporary file and no row", arguments: TestEngines.all)
     func nothingStored(engine: Database.Engine) async throws {
         let catalogue = try await Catalogue(engine)

@@ -129,6 +129,21 @@ struct DatasetAPITests {
             #expect(multipart.status == .created, "\(multipart.text)")
             #expect(multipart.json["rows"] as? Int == 3 && multipart.json["format"] as? String == "csv")
 
+            // A form without a file part, and a file part named .ndjson (its format follows the name).
+            let noFile = "--\(boundary)\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nx\r\n--\(boundary)--\r\n"
+            expectProblem(
+                try await client.send(
+                    .post, "/ml/datasets/upload?name=form", key: admin, body: noFile,
+                    contentType: "multipart/form-data; boundary=\(boundary)"),
+                .badRequest, code: "bad_request")
+            let lines = "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"e.ndjson\"\r\n\r\n"
+                + "{\"v\": true}\n{\"v\": false}\n\r\n--\(boundary)--\r\n"
+            let fromName = try await client.send(
+                .post, "/ml/datasets/upload?name=lines", key: admin, body: lines,
+                contentType: "multipart/form-data; boundary=\(boundary)")
+            #expect(fromName.status == .created && fromName.json["format"] as? String == "ndjson", "\(fromName.text)")
+            #expect((fromName.json["columns"] as? [[String: Any]])?.first?["type"] as? String == "boolean")
+
             let ndjson = try await client.send(
                 .post, "/ml/datasets/upload?name=events&label=label", key: admin,
                 body: "{\"x\": 1, \"label\": \"a\"}\n{\"x\": 2.5, \"label\": \"b\"}\n", contentType: "application/x-ndjson")

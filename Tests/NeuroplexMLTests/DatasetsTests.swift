@@ -136,6 +136,15 @@ struct DatasetsTests {
         await #expect(throws: NeuroplexError.self) { try await catalogue.upload("a,\"b\n1,2\n") }
         await #expect(throws: NeuroplexError.self) { try await catalogue.upload("a,label\n") }
         await #expect(throws: NeuroplexError.self) { try await catalogue.upload("") }
+        // A body that breaks off (the client went away) leaves nothing either.
+        struct Disconnected: Error {}
+        let broken = AsyncThrowingStream<ArraySlice<UInt8>, any Error> { continuation in
+            continuation.yield(ArraySlice("a,label\n1,x\n".utf8))
+            continuation.finish(throwing: Disconnected())
+        }
+        await #expect(throws: Disconnected.self) {
+            try await catalogue.datasets.upload(broken, name: "cut", label: "label", format: .csv)
+        }
         #expect(catalogue.blobFiles.isEmpty)
         #expect(try await catalogue.datasets.list(PageRequest(limit: nil, cursor: nil)).items.isEmpty)
         await catalogue.database.close()

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NeuroplexCore", targets: ["NeuroplexCore"]),
         .library(name: "NeuroplexStorage", targets: ["NeuroplexStorage"]),
         .library(name: "NeuroplexGateway", targets: ["NeuroplexGateway"]),
+        .library(name: "NeuroplexML", targets: ["NeuroplexML"]),
         .library(name: "NeuroplexAPI", targets: ["NeuroplexAPI"]),
     ],
     dependencies: [
@@ -84,6 +85,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The ML engine: datasets (streamed upload, schema inference, statistics); later training and the registry.
+        .target(
+            name: "NeuroplexML",
+            dependencies: [
+                "NeuroplexCore",
+                "NeuroplexStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            swiftSettings: strict
+        ),
         // API keys, scopes, rate limits (later: webhooks, audit, LLM gateway).
         .target(
             name: "NeuroplexGateway",
@@ -105,6 +117,7 @@ let package = Package(
                 "NeuroplexGateway",
                 "NeuroplexMemory",
                 "NeuroplexCRDT",
+                "NeuroplexML",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -219,6 +232,13 @@ let package = Package(
         .testTarget(
             name: "NeuroplexGatewayTests",
             dependencies: ["NeuroplexGateway", "NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SQLKit", package: "sql-kit")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexMLTests",
+            dependencies: ["NeuroplexML", "NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict

@@ -2,12 +2,14 @@ import Foundation
 import NeuroplexCore
 import NeuroplexGateway
 import NeuroplexMemory
+import NeuroplexML
 import OpenAPIRuntime
 
 /// The operations of the contract, translating between the generated types and the engines.
 struct APIHandler: APIProtocol {
     let keys: KeyStore
     let memory: Memory
+    let datasets: Datasets
     let readiness: Readiness
     let metrics: ServerMetrics
     let clock: any WallClock
@@ -17,11 +19,12 @@ struct APIHandler: APIProtocol {
     let watchHub: WatchHub
 
     init(
-        keys: KeyStore, memory: Memory, readiness: Readiness, metrics: ServerMetrics, clock: any WallClock,
-        watchLagBytes: Int = 8 << 20
+        keys: KeyStore, memory: Memory, datasets: Datasets, readiness: Readiness, metrics: ServerMetrics,
+        clock: any WallClock, watchLagBytes: Int = 8 << 20
     ) {
         self.keys = keys
         self.memory = memory
+        self.datasets = datasets
         self.readiness = readiness
         self.metrics = metrics
         self.clock = clock

@@ -4,6 +4,7 @@ public import Logging
 public import NeuroplexCore
 public import NeuroplexGateway
 public import NeuroplexMemory
+public import NeuroplexML
 public import NeuroplexStorage
 import OpenAPIRuntime
 import ServiceLifecycle
@@ -42,6 +43,7 @@ public struct Platform: Sendable {
     public let keys: KeyStore
     public let blobs: BlobStore
     public let memory: Memory
+    public let datasets: Datasets
 
     /// Opens the database, applies the migrations, and loads the engines.
     public static func open(
@@ -51,6 +53,13 @@ public struct Platform: Sendable {
         do {
             let directory = configuration.dataDirectory as NSString
             let blobs = try BlobStore(directory: directory.appendingPathComponent("blobs"))
+            blobs.removeStaleTemporaryFiles()
+            try await administration.database.migrate(MLMigrations.all, logger: logger)
+            var datasetSettings = Datasets.Configuration()
+            datasetSettings.maximumUploadBytes = configuration.maxUploadBytes
+            let datasets = Datasets(
+                database: administration.database, blobs: blobs, configuration: datasetSettings, clock: clock,
+                logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -58,7 +67,7 @@ public struct Platform: Sendable {
                 clock: clock, logger: logger)
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
-                blobs: blobs, memory: memory)
+                blobs: blobs, memory: memory, datasets: datasets)
         } catch {
             await administration.close()
             throw error
@@ -123,11 +132,14 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
     let router = Router(context: NeuroplexRequestContext.self)
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
     router.middlewares.add(RequestTracingMiddleware())
-    router.middlewares.add(BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes))
+    // Dataset uploads stream to disk and are bounded by their own limit (`ml.max.upload.bytes`).
+    router.middlewares.add(
+        BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes, streamedPaths: ["/ml/datasets/upload"]))
 
     let handler = APIHandler(
         keys: platform.keys,
         memory: platform.memory,
+        datasets: platform.datasets,
         readiness: Readiness(checks: [
             DatabaseCheck(database: platform.database),
             DiskSpaceCheck(directory: platform.configuration.dataDirectory),

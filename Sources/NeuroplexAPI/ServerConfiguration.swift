@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logFormat: LogFormat = .text
     /// The largest request body accepted, in bytes (`http.max.body.bytes`; default 32 MiB).
     public var maxBodyBytes: Int = 32 * 1024 * 1024
+    /// The largest dataset upload accepted, in bytes (`ml.max.upload.bytes`; default 64 GiB). Uploads stream to
+    /// disk, so this bounds disk use, not memory; `http.max.body.bytes` does not apply to them.
+    public var maxUploadBytes: Int64 = 64 * 1024 * 1024 * 1024
     /// When a memory write is acknowledged (`memory.durability`): `sync` (default) once it is on disk, so it
     /// survives `kill -9` and power loss; `async` at once, trading the last few milliseconds for speed.
     public var memoryDurability: String = "sync"
@@ -63,6 +66,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         self.logFormat = logFormat
         self.maxBodyBytes = try Self.int(reader, "http.max.body.bytes") ?? defaults.maxBodyBytes
+        self.maxUploadBytes = Int64(try Self.int(reader, "ml.max.upload.bytes") ?? Int(defaults.maxUploadBytes))
         self.memoryDurability = reader.string(forKey: "memory.durability", default: defaults.memoryDurability).lowercased()
         self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
         try validate()
@@ -90,6 +94,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         guard memoryWatchLagBytes >= 1024 else {
             throw NeuroplexError.invalid("memory.watch.lag.bytes", "memory.watch.lag.bytes must be at least 1024")
+        }
+        guard maxUploadBytes >= 1024 else {
+            throw NeuroplexError.invalid("ml.max.upload.bytes", "ml.max.upload.bytes must be at least 1024")
         }
         guard maxBodyBytes >= 1024 else {
             throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")

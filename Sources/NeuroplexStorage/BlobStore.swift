@@ -64,11 +64,11 @@ public struct BlobStore: Sendable {
     }
 
     /// `blobs/ab/abcdef...`: a two-character fan-out keeps folders small.
-    private func path(for digest: String) -> URL {
+    func path(for digest: String) -> URL {
         root.appendingPathComponent(String(digest.prefix(2)), isDirectory: true).appendingPathComponent(digest)
     }
 
-    private static func validate(_ digest: String) throws {
+    static func validate(_ digest: String) throws {
         guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else { throw NeuroplexError.invalid("digest", "a blob digest is 64 lowercase hex digits") }
     }

@@ -142,7 +142,8 @@ public final class Database: Sendable {
     ///
     /// On PostgreSQL the transaction holds one pooled connection. SQLite's shared connection serves every other
     /// request too, so there the transaction gets a connection of its own (`BEGIN IMMEDIATE` takes the write lock;
-    /// other writers wait up to the busy timeout), and nothing else can slip into it.
+    /// other transactions wait for it, asleep, up to 5 s), and nothing else can slip into it. The connection is
+    /// closed even when the task is cancelled.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws
         -> T
     {
@@ -155,21 +156,48 @@ public final class Database: Sendable {
             let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
             do {
                 let session = connection.sql(queryLogLevel: .trace)
-                try await session.raw("PRAGMA busy_timeout=5000").run()
-                let result = try await Self.inTransaction(session, begin: "BEGIN IMMEDIATE", body)
-                try await connection.close()
+                // No busy handler here: it would wait on one of the few threads that run every SQLite call, and
+                // with as many transactions waiting as there are threads, the one holding the lock could not run
+                // its next statement (a deadlock until the timeout). Waiting for the lock is done below, asleep.
+                try await session.raw("PRAGMA busy_timeout=0").run()
+                try await Self.beginImmediate(session)
+                let result = try await Self.inTransaction(session, begin: nil, body)
+                try await Self.close(connection)
                 return result
             } catch {
-                try? await connection.close()
+                try? await Self.close(connection)
                 throw error
             }
         }
     }
 
+    /// `BEGIN IMMEDIATE`, retried while another connection holds the write lock (SQLite answers `busy`), sleeping
+    /// between attempts without holding a thread, for up to 5 s as `busy_timeout` would.
+    private static func beginImmediate(_ session: any SQLDatabase) async throws {
+        var delay = Duration.milliseconds(1)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                try await session.raw("BEGIN IMMEDIATE").run()
+                return
+            } catch let error as SQLiteError where error.reason == .busy && ContinuousClock.now < deadline {
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .milliseconds(50))
+            }
+        }
+    }
+
+    /// Closes a transaction's connection even when the task is cancelled (the async `close()` gives up on
+    /// cancellation and leaves the connection open, which SQLiteNIO treats as a programming error).
+    private static func close(_ connection: SQLiteConnection) async throws {
+        let closed: EventLoopFuture<Void> = connection.close()
+        try await closed.get()
+    }
+
     private static func inTransaction<T>(
-        _ session: any SQLDatabase, begin: String, _ body: (any SQLDatabase) async throws -> T
+        _ session: any SQLDatabase, begin: String?, _ body: (any SQLDatabase) async throws -> T
     ) async throws -> T {
-        try await session.raw(SQLQueryString(begin)).run()
+        if let begin { try await session.raw(SQLQueryString(begin)).run() }
         do {
             let result = try await body(session)
             try await session.raw("COMMIT").run()

@@ -1,0 +1,152 @@
+/// The inferred type of a dataset column.
+///
+/// Inference looks at every non-missing cell: `boolean` when all are `true`/`false`/`yes`/`no` (any case),
+/// `integer` when all are whole numbers, `numeric` when all are decimal numbers, `datetime` when all are ISO 8601
+/// dates or date-times; otherwise `categorical` when the column has at most 50 distinct values, or at most 1000
+/// that are also at most 5 % of its cells, and `text` beyond that. A column with no values at all is `text`.
+public enum ColumnType: String, Sendable, Codable, CaseIterable {
+    case numeric
+    case integer
+    case boolean
+    case categorical
+    case datetime
+    case text
+
+    /// Whether the column's values are numbers (booleans count as 0 and 1).
+    public var isNumeric: Bool { self == .numeric || self == .integer || self == .boolean }
+}
+
+/// A column of a dataset: its name and inferred type.
+public struct DatasetColumn: Sendable, Equatable, Codable {
+    public var name: String
+    public var type: ColumnType
+
+    public init(name: String, type: ColumnType) {
+        self.name = name
+        self.type = type
+    }
+}
+
+/// What one cell holds, read from its bytes without building a string.
+struct Cell {
+    enum Kind { case missing, integer, number, boolean, datetime, other }
+
+    var kind: Kind
+    /// The number, for integers, numbers and booleans (1 for true, 0 for false).
+    var number: Double = 0
+
+    /// The spellings of a missing value (pandas' defaults, less the rare ones): empty, `NA`, `N/A`, `n/a`,
+    /// `NaN`, `nan`, `null`, `NULL`, `None`, `#N/A`. Surrounding spaces are ignored.
+    static let missingSpellings: [[UInt8]] =
+        ["NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"].map { Array($0.utf8) }
+
+    init(kind: Kind, number: Double = 0) {
+        self.kind = kind
+        self.number = number
+    }
+
+    /// Classifies `raw` (the field's bytes).
+    init(_ raw: ArraySlice<UInt8>) {
+        let bytes = Self.trimmed(raw)
+        if bytes.isEmpty || (bytes.count <= 4 && Self.missingSpellings.contains { $0.elementsEqual(bytes) }) {
+            self.init(kind: .missing)
+        } else if let (value, isInteger) = Self.number(bytes) {
+            self.init(kind: isInteger ? .integer : .number, number: value)
+        } else if let flag = Self.boolean(bytes) {
+            self.init(kind: .boolean, number: flag ? 1 : 0)
+        } else if Self.isDatetime(bytes) {
+            self.init(kind: .datetime)
+        } else {
+            self.init(kind: .other)
+        }
+    }
+
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice.removeFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 { slice.removeLast() }
+        return slice
+    }
+
+    /// A decimal number (`-12`, `3.5`, `.5`, `1e-3`; no `inf`, `nan` or hex), and whether it is a whole number
+    /// written without a point or exponent.
+    static func number(_ bytes: ArraySlice<UInt8>) -> (Double, Bool)? {
+        guard !bytes.isEmpty, bytes.count < 64 else { return nil }
+        var index = bytes.startIndex
+        if bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") { index += 1 }
+        var digits = 0
+        var isInteger = true
+        while index < bytes.endIndex, isDigit(bytes[index]) { index += 1; digits += 1 }
+        if index < bytes.endIndex, bytes[index] == UInt8(ascii: ".") {
+            isInteger = false
+            index += 1
+            while index < bytes.endIndex, isDigit(bytes[index]) { index += 1; digits += 1 }
+        }
+        guard digits > 0 else { return nil }
+        if index < bytes.endIndex, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            isInteger = false
+            index += 1
+            if index < bytes.endIndex, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+                index += 1
+            }
+            var exponentDigits = 0
+            while index < bytes.endIndex, isDigit(bytes[index]) { index += 1; exponentDigits += 1 }
+            guard exponentDigits > 0 else { return nil }
+        }
+        guard index == bytes.endIndex else { return nil }
+        guard let value = Double(String(decoding: bytes, as: UTF8.self)), value.isFinite else { return nil }
+        return (value, isInteger && digits <= 18)
+    }
+
+    static func boolean(_ bytes: ArraySlice<UInt8>) -> Bool? {
+        guard (2...5).contains(bytes.count) else { return nil }
+        // ASCII letters only: setting bit 5 lower-cases them (and leaves other bytes unequal to the words).
+        let lower = bytes.lazy.map { $0 | 0x20 }
+        if lower.elementsEqual("true".utf8) || lower.elementsEqual("yes".utf8) { return true }
+        if lower.elementsEqual("false".utf8) || lower.elementsEqual("no".utf8) { return false }
+        return nil
+    }
+
+    /// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM`, `:SS`, fractional seconds, and `Z` or an
+    /// offset `±HH:MM` / `±HHMM`.
+    static func isDatetime(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard bytes.count >= 10, bytes[bytes.startIndex + 4] == UInt8(ascii: "-") else { return false }
+        let b = Array(bytes)
+        guard b.count >= 10, digits(b, 0, 4), b[4] == UInt8(ascii: "-"), digits(b, 5, 2), b[7] == UInt8(ascii: "-"),
+            digits(b, 8, 2)
+        else { return false }
+        let month = Int(b[5] - 48) * 10 + Int(b[6] - 48)
+        let day = Int(b[8] - 48) * 10 + Int(b[9] - 48)
+        guard (1...12).contains(month), (1...31).contains(day) else { return false }
+        if b.count == 10 { return true }
+        guard b.count >= 16, b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: " "), digits(b, 11, 2),
+            b[13] == UInt8(ascii: ":"), digits(b, 14, 2)
+        else { return false }
+        var index = 16
+        if index < b.count, b[index] == UInt8(ascii: ":") {
+            guard digits(b, index + 1, 2) else { return false }
+            index += 3
+            if index < b.count, b[index] == UInt8(ascii: ".") {
+                index += 1
+                let start = index
+                while index < b.count, isDigit(b[index]) { index += 1 }
+                guard index > start else { return false }
+            }
+        }
+        if index == b.count { return true }
+        if b[index] == UInt8(ascii: "Z") { return index + 1 == b.count }
+        guard b[index] == UInt8(ascii: "+") || b[index] == UInt8(ascii: "-"), digits(b, index + 1, 2) else {
+            return false
+        }
+        index += 3
+        if index < b.count, b[index] == UInt8(ascii: ":") { index += 1 }
+        return digits(b, index, 2) && index + 2 == b.count
+    }
+
+    private static func digits(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Bool {
+        guard start + count <= bytes.count else { return false }
+        return bytes[start..<(start + count)].allSatisfy(isDigit)
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+}

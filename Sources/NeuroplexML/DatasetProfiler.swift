@@ -1,0 +1,305 @@
+public import NeuroplexCore
+
+/// Reads a dataset's records (the header first), checks them, infers each column's type and computes the
+/// statistics, all in one pass and in memory bounded by the number of columns (not rows).
+///
+/// ```swift
+/// var profiler = DatasetProfiler(label: "label")
+/// var parser = CSVParser()
+/// try parser.consume(chunk) { try profiler.add(&$0) }     // for every chunk
+/// try parser.finish { try profiler.add(&$0) }
+/// let statistics = profiler.statistics()
+/// ```
+///
+/// Bounds: distinct values are counted exactly up to ``exactDistinctLimit`` a column (then estimated, and `top`
+/// is the most frequent of the values counted); label classes are tracked up to ``maximumClasses`` (beyond, no
+/// class-based correlations); a categorical column's cross-table with the label is kept up to
+/// ``maximumContingencyValues`` values. Each numeric column holds a quantile sketch of at most about 1 MiB.
+public struct DatasetProfiler {
+    public static let exactDistinctLimit = 10_000
+    public static let maximumClasses = 100
+    public static let maximumContingencyValues = 1000
+
+    /// The label column's name, if the dataset has one.
+    public let label: String?
+    /// The column names, once the header is read.
+    public private(set) var header: [String]?
+    /// Data rows read so far.
+    public private(set) var rows = 0
+    private var labelIndex: Int?
+    private var columns: [ColumnProfile] = []
+    private var classes: [String: Int] = [:]
+    private var classesOverflowed = false
+
+    public init(label: String?) {
+        self.label = label
+    }
+
+    /// Takes the next record: the header, then the rows.
+    /// - Throws: ``DatasetFormatError`` for a row whose field count differs from the header's, invalid UTF-8 or a
+    ///   duplicate column name; `unknown_column` (``NeuroplexError``) when the label is not a column.
+    public mutating func add(_ record: inout Record) throws {
+        guard let header else { return try readHeader(record) }
+        guard record.count == header.count else {
+            if record.count < header.count {
+                throw DatasetFormatError(
+                    line: record.line, column: record.count + 1,
+                    "the row has \(record.count) fields but the header has \(header.count) ('\(header[record.count])' is missing)")
+            }
+            throw DatasetFormatError(
+                line: record.line, column: header.count + 1,
+                "the row has \(record.count) fields but the header has \(header.count)")
+        }
+        rows += 1
+        var classIndex: Int?
+        var labelNumber: Double?
+        if let labelIndex {
+            let raw = record[labelIndex]
+            let cell = Cell(raw)
+            if cell.kind != .missing {
+                if cell.kind != .other && cell.kind != .datetime { labelNumber = cell.number }
+                classIndex = self.classIndex(of: try Self.text(raw, line: record.line, column: labelIndex))
+            }
+        }
+        for index in 0..<header.count {
+            let raw = record[index]
+            try Self.validateUTF8(raw, line: record.line, column: index)
+            let isLabel = index == labelIndex
+            columns[index].add(
+                raw, Cell(raw), classIndex: isLabel ? nil : classIndex, labelNumber: isLabel ? nil : labelNumber)
+        }
+    }
+
+    /// The columns with their inferred types (after the last record).
+    public func schema() -> [DatasetColumn] {
+        zip(header ?? [], columns).map { DatasetColumn(name: $0, type: $1.type) }
+    }
+
+    /// The statistics of everything read (after the last record).
+    public func statistics() -> DatasetStatistics {
+        let names = header ?? []
+        let labelType = labelIndex.map { columns[$0].type }
+        var result: [ColumnStatistics] = []
+        for (index, column) in columns.enumerated() {
+            var statistics = column.statistics(name: names[index])
+            if let labelType, index != labelIndex {
+                (statistics.labelCorrelation, statistics.labelCorrelationMethod) =
+                    column.correlation(labelType: labelType, classesComplete: !classesOverflowed)
+            }
+            result.append(statistics)
+        }
+        var distribution: [String: Int]?
+        if let labelIndex, [.categorical, .boolean, .integer].contains(columns[labelIndex].type),
+            let counts = columns[labelIndex].exactCounts
+        {
+            distribution = counts
+        }
+        return DatasetStatistics(rows: rows, columns: result, labelDistribution: distribution)
+    }
+
+    private mutating func readHeader(_ record: Record) throws {
+        var names: [String] = []
+        for index in 0..<record.count {
+            var name = try Self.text(record[index], line: record.line, column: index)
+            if name.isEmpty { name = "column_\(index + 1)" }
+            if names.contains(name) {
+                throw DatasetFormatError(line: record.line, column: index + 1, "the column name '\(name)' is used twice")
+            }
+            names.append(name)
+        }
+        if let label {
+            guard let index = names.firstIndex(of: label) else {
+                throw NeuroplexError(
+                    .invalidInput, code: .unknownColumn,
+                    "the label '\(label)' is not a column of the dataset (columns: \(names.joined(separator: ", ")))",
+                    field: "label")
+            }
+            labelIndex = index
+        }
+        header = names
+        columns = Array(repeating: ColumnProfile(), count: names.count)
+    }
+
+    private mutating func classIndex(of value: String) -> Int? {
+        if let index = classes[value] { return index }
+        guard classes.count < Self.maximumClasses else {
+            classesOverflowed = true
+            return nil
+        }
+        classes[value] = classes.count
+        return classes.count - 1
+    }
+
+    private static func validateUTF8(_ bytes: ArraySlice<UInt8>, line: Int, column: Int) throws {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return }
+        _ = try text(bytes, line: line, column: column)
+    }
+
+    private static func text(_ bytes: ArraySlice<UInt8>, line: Int, column: Int) throws -> String {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw DatasetFormatError(line: line, column: column + 1, "the field is not valid UTF-8")
+        }
+        return text
+    }
+}
+
+extension NeuroplexError.Code {
+    /// A column named in the request (such as the label) is not in the dataset.
+    public static let unknownColumn: Self = "unknown_column"
+    /// The uploaded file is not well-formed CSV or NDJSON; the message names the line and column.
+    public static let malformedDataset: Self = "malformed_dataset"
+    /// The dataset is read by a training job that has not finished.
+    public static let datasetInUse: Self = "dataset_in_use"
+}
+
+/// What is accumulated for one column.
+struct ColumnProfile {
+    private var missing = 0
+    private var present = 0
+    private var integers = 0
+    private var numbers = 0
+    private var booleans = 0
+    private var datetimes = 0
+    private var moments = Moments()
+    private var minimum = Double.infinity
+    private var maximum = -Double.infinity
+    private var sketch = QuantileSketch()
+    private var counter = ValueCounter()
+    private var estimator = DistinctEstimator()
+    /// Against a numeric label.
+    private var pair = PairMoments()
+    /// The column's numbers by label class.
+    private var byClass: [Moments] = []
+
+    mutating func add(_ raw: ArraySlice<UInt8>, _ cell: Cell, classIndex: Int?, labelNumber: Double?) {
+        guard cell.kind != .missing else {
+            missing += 1
+            return
+        }
+        present += 1
+        estimator.add(Cell.trimmed(raw))
+        counter.add(String(decoding: Cell.trimmed(raw), as: UTF8.self), classIndex: classIndex, label: labelNumber)
+        switch cell.kind {
+        case .integer: integers += 1; numbers += 1
+        case .number: numbers += 1
+        case .boolean: booleans += 1
+        case .datetime: datetimes += 1; return
+        case .other, .missing: return
+        }
+        let value = cell.number
+        moments.add(value)
+        minimum = Swift.min(minimum, value)
+        maximum = Swift.max(maximum, value)
+        sketch.add(value)
+        if let labelNumber { pair.add(value, labelNumber) }
+        if let classIndex {
+            while byClass.count <= classIndex { byClass.append(Moments()) }
+            byClass[classIndex].add(value)
+        }
+    }
+
+    var type: ColumnType {
+        guard present > 0 else { return .text }
+        if booleans == present { return .boolean }
+        if integers == present { return .integer }
+        if numbers == present { return .numeric }
+        if datetimes == present { return .datetime }
+        if !counter.overflowed {
+            let distinct = counter.values.count
+            if distinct <= 50 || (distinct <= 1000 && distinct * 20 <= present) { return .categorical }
+        }
+        return .text
+    }
+
+    /// Every value's count, when all were counted.
+    var exactCounts: [String: Int]? {
+        counter.overflowed ? nil : Dictionary(uniqueKeysWithValues: zip(counter.values, counter.counts))
+    }
+
+    func statistics(name: String) -> ColumnStatistics {
+        let type = type
+        let numeric = type.isNumeric && moments.count > 0
+        var quantiles: ColumnStatistics.Quantiles?
+        if numeric {
+            let q = sketch.quantiles([0.01, 0.25, 0.5, 0.75, 0.99]).map { $0 ?? 0 }
+            quantiles = .init(p1: q[0], p25: q[1], p50: q[2], p75: q[3], p99: q[4])
+        }
+        return ColumnStatistics(
+            name: name, type: type, missing: missing,
+            distinct: counter.overflowed ? Swift.max(estimator.estimate, counter.values.count) : counter.values.count,
+            distinctExact: !counter.overflowed,
+            min: numeric ? minimum : nil, max: numeric ? maximum : nil, mean: numeric ? moments.mean : nil,
+            std: numeric ? moments.standardDeviation : nil, quantiles: quantiles, top: counter.top(10),
+            labelCorrelation: nil, labelCorrelationMethod: nil)
+    }
+
+    /// The column's association with the label, by the measure that fits both types.
+    func correlation(labelType: ColumnType, classesComplete: Bool) -> (Double?, CorrelationMethod?) {
+        let type = type
+        switch (type.isNumeric, labelType.isNumeric, type == .categorical, labelType == .categorical) {
+        case (true, true, _, _):
+            return (pair.correlation, .pearson)
+        case (true, false, _, true):
+            return classesComplete ? (correlationRatio(byClass), .correlationRatio) : (nil, nil)
+        case (false, true, true, _):
+            return counter.tracksLabel ? (correlationRatio(counter.labelMoments), .correlationRatio) : (nil, nil)
+        case (false, false, true, true):
+            return counter.tracksLabel && classesComplete ? (cramersV(counter.contingency), .cramersV) : (nil, nil)
+        default:
+            return (nil, nil)
+        }
+    }
+}
+
+/// Exact counts of a column's values up to ``DatasetProfiler/exactDistinctLimit`` distinct ones, with, for up to
+/// ``DatasetProfiler/maximumContingencyValues`` of them, their counts by label class and the label's moments.
+struct ValueCounter {
+    private var index: [String: Int] = [:]
+    private(set) var values: [String] = []
+    private(set) var counts: [Int] = []
+    private var classCounts: [[Int]] = []
+    private(set) var labelMoments: [Moments] = []
+    /// A value arrived after the limit: from then on only the values already known are counted.
+    private(set) var overflowed = false
+    /// Whether the cross-table with the label is complete.
+    var tracksLabel: Bool { values.count <= DatasetProfiler.maximumContingencyValues }
+
+    mutating func add(_ value: String, classIndex: Int?, label: Double?) {
+        let position: Int
+        if let known = index[value] {
+            position = known
+        } else {
+            guard values.count < DatasetProfiler.exactDistinctLimit else {
+                overflowed = true
+                return
+            }
+            position = values.count
+            index[value] = position
+            values.append(value)
+            counts.append(0)
+            if tracksLabel {
+                classCounts.append([])
+                labelMoments.append(Moments())
+            }
+        }
+        counts[position] += 1
+        guard tracksLabel, position < classCounts.count else { return }
+        if let classIndex {
+            while classCounts[position].count <= classIndex { classCounts[position].append(0) }
+            classCounts[position][classIndex] += 1
+        }
+        if let label { labelMoments[position].add(label) }
+    }
+
+    /// The value × class table, rows padded to the same width.
+    var contingency: [[Int]] {
+        let width = classCounts.map(\.count).max() ?? 0
+        return classCounts.map { $0 + Array(repeating: 0, count: width - $0.count) }
+    }
+
+    /// The `limit` most frequent values, most frequent first, ties in value order.
+    func top(_ limit: Int) -> [ColumnStatistics.ValueCount] {
+        zip(values, counts).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(limit)
+            .map { ColumnStatistics.ValueCount(value: $0.0, count: $0.1) }
+    }
+}

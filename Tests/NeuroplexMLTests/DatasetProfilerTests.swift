@@ -1,0 +1,130 @@
+import Foundation
+import NeuroplexCore
+@testable import NeuroplexML
+import Testing
+
+/// Profiles a CSV text.
+func profile(_ text: String, label: String?) throws -> DatasetProfiler {
+    try profile(Array(text.utf8), label: label)
+}
+
+func profile(_ bytes: [UInt8], label: String?) throws -> DatasetProfiler {
+    var profiler = DatasetProfiler(label: label)
+    var parser = CSVParser()
+    try bytes.withUnsafeBufferPointer { buffer in try parser.consume(buffer) { try profiler.add(&$0) } }
+    try parser.finish { try profiler.add(&$0) }
+    return profiler
+}
+
+@Suite("Dataset profiler")
+struct DatasetProfilerTests {
+    @Test("schema inference on a realistic traffic log")
+    func inference() throws {
+        var text = "id,timestamp,bytes,duration,proto,suspicious,note,day\n"
+        for i in 0..<200 {
+            let proto = ["tcp", "udp", "icmp"][i % 3]
+            let bytes = i % 17 == 0 ? "NA" : String(i * 37 % 1500)
+            let note = "session \(i) from host-\(i * 7919 % 1000).example.net"
+            text += "\(i),2024-03-\(String(format: "%02d", i % 28 + 1))T12:\(String(format: "%02d", i % 60)):00Z,\(bytes),"
+            text += "\(Double(i) * 0.25),\(proto),\(i % 5 == 0 ? "True" : "false"),\"\(note)\",2024-03-01\n"
+        }
+        let profiler = try profile(text, label: "suspicious")
+        let types = Dictionary(uniqueKeysWithValues: profiler.schema().map { ($0.name, $0.type) })
+        #expect(types == [
+            "id": .integer, "timestamp": .datetime, "bytes": .integer, "duration": .numeric, "proto": .categorical,
+            "suspicious": .boolean, "note": .text, "day": .datetime,
+        ])
+        let statistics = profiler.statistics()
+        #expect(statistics.rows == 200)
+        #expect(statistics.columns.first { $0.name == "bytes" }?.missing == 12)
+        #expect(statistics.labelDistribution == ["True": 40, "false": 160])
+    }
+
+    @Test("statistics of a small dataset, against values worked out by hand")
+    func handComputed() throws {
+        let text = """
+            x,score,color,label
+            1,0.5,red,a
+            2,1.5,blue,b
+            3,,red,a
+            4,3.5,green,b
+            ,4.5,red,a
+            """
+        let statistics = try profile(text, label: "label").statistics()
+        #expect(statistics.rows == 5)
+        #expect(statistics.labelDistribution == ["a": 3, "b": 2])
+        let columns = Dictionary(uniqueKeysWithValues: statistics.columns.map { ($0.name, $0) })
+        let x = try #require(columns["x"])
+        #expect(x.type == .integer && x.missing == 1 && x.distinct == 4 && x.distinctExact)
+        #expect(x.min == 1 && x.max == 4 && x.mean == 2.5)
+        #expect(abs((x.std ?? 0) - (5.0 / 3).squareRoot()) < 1e-12)
+        // Linear interpolation between order statistics, as NumPy's default.
+        let q = try #require(x.quantiles)
+        for (got, want) in [(q.p1, 1.03), (q.p25, 1.75), (q.p50, 2.5), (q.p75, 3.25), (q.p99, 3.97)] {
+            #expect(abs(got - want) < 1e-12)
+        }
+        // η of x by label: classes a = {1, 3}, b = {2, 4}; between 1, within 4.
+        #expect(x.labelCorrelationMethod == .correlationRatio)
+        #expect(abs((x.labelCorrelation ?? 0) - (1.0 / 5).squareRoot()) < 1e-12)
+        let score = try #require(columns["score"])
+        #expect(score.type == .numeric && score.missing == 1 && score.mean == 2.5)
+        #expect(abs((score.std ?? 0) - (10.0 / 3).squareRoot()) < 1e-12)
+        let color = try #require(columns["color"])
+        #expect(color.type == .categorical && color.distinct == 3 && color.min == nil && color.quantiles == nil)
+        #expect(color.top.map(\.value) == ["red", "blue", "green"] && color.top.map(\.count) == [3, 1, 1])
+        // Colour decides the label exactly (red → a, blue and green → b): Cramér's V is 1.
+        #expect(color.labelCorrelationMethod == .cramersV)
+        #expect(abs((color.labelCorrelation ?? 0) - 1) < 1e-12)
+        #expect(columns["label"]?.labelCorrelation == nil)
+    }
+
+    @Test("Pearson's r against a numeric label")
+    func pearson() throws {
+        let statistics = try profile("a,b,y\n1,4,2\n2,3,4\n3,2,6\n4,1,8\n", label: "y").statistics()
+        #expect(abs((statistics.columns[0].labelCorrelation ?? 0) - 1) < 1e-12)
+        #expect(abs((statistics.columns[1].labelCorrelation ?? 0) + 1) < 1e-12)
+        #expect(statistics.columns[0].labelCorrelationMethod == .pearson)
+        #expect(statistics.labelDistribution == ["2": 1, "4": 1, "6": 1, "8": 1])
+    }
+
+    @Test("ragged rows, invalid UTF-8, duplicate names and an unknown label are refused")
+    func refusals() throws {
+        #expect(throws: DatasetFormatError(
+            line: 5, column: 3, "the row has 2 fields but the header has 3 ('label' is missing)"
+        )) { try profile("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,y\n8,9,x\n", label: "label") }
+        #expect(throws: DatasetFormatError(line: 2, column: 3, "the row has 3 fields but the header has 2")) {
+            try profile("a,b\n1,2,3\n", label: nil)
+        }
+        // 0xC3 0x28: a lead byte followed by an ASCII byte.
+        #expect(throws: DatasetFormatError(line: 3, column: 2, "the field is not valid UTF-8")) {
+            try profile(Array("a,b\n1,é\n2,".utf8) + [0xC3, 0x28] + Array("\n".utf8), label: nil)
+        }
+        #expect(throws: DatasetFormatError(line: 1, column: 3, "the column name 'a' is used twice")) {
+            try profile("a,b,a\n1,2,3\n", label: nil)
+        }
+        #expect(throws: NeuroplexError.self) { try profile("a,b\n1,2\n", label: "missing_col") }
+    }
+}
+
+@Suite("Bounded-memory summaries")
+struct SketchTests {
+    @Test("quantiles of a million values stay within the documented rank error")
+    func quantiles() {
+        var sketch = QuantileSketch()
+        // A permutation of 0..<n (a multiplicative step coprime with n), so that order is not sorted.
+        let n = 1_000_000
+        for i in 0..<n { sketch.add(Double(i &* 7_919 % n)) }
+        #expect(!sketch.isExact)
+        for p in [0.01, 0.25, 0.5, 0.75, 0.99] {
+            let rank = (sketch.quantile(p) ?? -1) / Double(n)
+            #expect(abs(rank - p) < 0.002, "p\(p): rank \(rank)")
+        }
+    }
+
+    @Test("the distinct estimate is within a few per cent")
+    func distinct() {
+        var estimator = DistinctEstimator()
+        for i in 0..<100_000 { estimator.add(ArraySlice("value-\(i % 50_000)".utf8)) }
+        #expect(abs(Double(estimator.estimate) - 50_000) / 50_000 < 0.05)
+    }
+}

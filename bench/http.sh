@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP benchmark of the foundation, side by side with a bare Hummingbird hello-world in the same run:
 #   1. the hello-world ceiling, 2. unauthenticated GET /health, 3. authenticated GET /keys/{id},
-#   4. GET and PUT /memory/kv/{key} (the memory pillar)
+#   4. GET and PUT /memory/kv/{key} (the memory pillar; PUT with sync and with async durability, beside a
+#      hello-world PUT that reads the same body: the ceiling of any route with a body)
 # Each at full speed (wrk, closed loop), then the authenticated route again at half its own full-speed rate
 # (wrk with a per-connection delay) for its p99 under a load it can sustain, beside the hello-world paced alike. The servers are pinned to CPU 0 and wrk to CPU 1, so that the
 # two never compete for a core. Everything runs on 127.0.0.1 and stops by itself.
@@ -32,8 +33,13 @@ taskset -c 0 "$hello" "$hello_port" >"$work/hello.log" 2>&1 & pids+=($!)
 np_port=$(free_port)
 taskset -c 0 "$neuroplex" serve --data-dir "$work/data" --port "$np_port" --resp-port 0 --log-level warning \
   >"$work/neuroplex.log" 2>&1 & pids+=($!)
+# A second server with async durability: PUT without waiting for the disk (what the CPU allows).
+np_async_port=$(free_port)
+taskset -c 0 "$neuroplex" serve --data-dir "$work/data-async" --port "$np_async_port" --resp-port 0 --log-level warning \
+  --memory-durability async >"$work/neuroplex-async.log" 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$hello_port/"
 wait_http "http://127.0.0.1:$np_port/health"
+wait_http "http://127.0.0.1:$np_async_port/health"
 
 admin=$(cat "$work/data/admin.key")
 key_id=$(curl -fs -X POST "http://127.0.0.1:$np_port/keys" -H "Authorization: Bearer $admin" \
@@ -48,6 +54,8 @@ wrk.headers["Authorization"] = "Bearer $admin"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"value":{"name":"Alice","age":31}}'
 LUA
+admin_async=$(cat "$work/data-async/admin.key")
+sed "s/$admin/$admin_async/" "$work/put.lua" >"$work/put-async.lua"
 
 # Prints "requests_per_second p50_ms p99_ms" from wrk --latency output.
 summarise() {
@@ -86,6 +94,8 @@ for round in $(seq 1 "$rounds"); do
   run key "http://127.0.0.1:$np_port/keys/$key_id" -H "$auth_header" >>"$work/key.rounds"
   run kvget "http://127.0.0.1:$np_port/memory/kv/bench" -H "$auth_header" >>"$work/kvget.rounds"
   run kvput "http://127.0.0.1:$np_port/memory/kv/bench" -s "$work/put.lua" >>"$work/kvput.rounds"
+  run helloput "http://127.0.0.1:$hello_port/" -s "$work/put.lua" >>"$work/helloput.rounds"
+  run kvputasync "http://127.0.0.1:$np_async_port/memory/kv/bench" -s "$work/put-async.lua" >>"$work/kvputasync.rounds"
 done
 median() { sort -n -k1 "$1" | sed -n "$(( (rounds + 1) / 2 ))p"; }
 read -r hello_rps hello_p50 hello_p99 hello_err < <(median "$work/hello.rounds")
@@ -93,6 +103,8 @@ read -r health_rps health_p50 health_p99 health_err < <(median "$work/health.rou
 read -r key_rps key_p50 key_p99 key_err < <(median "$work/key.rounds")
 read -r kvget_rps kvget_p50 kvget_p99 kvget_err < <(median "$work/kvget.rounds")
 read -r kvput_rps kvput_p50 kvput_p99 kvput_err < <(median "$work/kvput.rounds")
+read -r helloput_rps helloput_p50 helloput_p99 helloput_err < <(median "$work/helloput.rounds")
+read -r kvputasync_rps kvputasync_p50 kvputasync_p99 kvputasync_err < <(median "$work/kvputasync.rounds")
 per_round=$(paste -d' ' "$work/hello.rounds" "$work/health.rounds" "$work/key.rounds" |
   awk '{printf "%s/%s/%s (%.0f%%, %.0f%%)  ", $1, $5, $9, 100*$5/$1, 100*$9/$1}')
 
@@ -132,3 +144,5 @@ printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "same, paced to half its rat
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "hello-world paced the same way (floor)" "$floor_rps" "$floor_p50" "$floor_p99" "-" "$floor_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex GET /memory/kv/{key}" "$kvget_rps" "$kvget_p50" "$kvget_p99" "$(ratio "$kvget_rps" "$hello_rps")" "$kvget_err"
 printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex PUT /memory/kv/{key} (sync durability)" "$kvput_rps" "$kvput_p50" "$kvput_p99" "$(ratio "$kvput_rps" "$hello_rps")" "$kvput_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "neuroplex PUT /memory/kv/{key} (async durability)" "$kvputasync_rps" "$kvputasync_p50" "$kvputasync_p99" "$(ratio "$kvputasync_rps" "$hello_rps")" "$kvputasync_err"
+printf '| %-44s | %10s | %8s | %8s | %8s | %6s |\n' "hello-world PUT / (reads the same body)" "$helloput_rps" "$helloput_p50" "$helloput_p99" "$(ratio "$helloput_rps" "$hello_rps")" "$helloput_err"

@@ -36,8 +36,19 @@ func restartPhase() async throws -> (crash: Double, clean: Double, files: [Strin
     try await setAll(filled, (0..<restartKeys).map { "user:\($0)" }, value)
     try await filled.flush()
     let crashDirectory = directory()
-    for name in try FileManager.default.contentsOfDirectory(atPath: restartDirectory) where name != "LOCK" {
-        try FileManager.default.copyItem(atPath: restartDirectory + "/" + name, toPath: crashDirectory + "/" + name)
+    // A copy is an image of the files only if none changed while it was taken: a background snapshot may rename
+    // its temporary file or retire an old log meanwhile (a real crash image is instantaneous). Retry until clean.
+    for attempt in 1...10 {
+        do {
+            for name in try FileManager.default.contentsOfDirectory(atPath: restartDirectory) where name != "LOCK" {
+                try FileManager.default.copyItem(atPath: restartDirectory + "/" + name, toPath: crashDirectory + "/" + name)
+            }
+            break
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile && attempt < 10 {
+            for name in try FileManager.default.contentsOfDirectory(atPath: crashDirectory) {
+                try FileManager.default.removeItem(atPath: crashDirectory + "/" + name)
+            }
+        }
     }
     let crashFiles = try FileManager.default.contentsOfDirectory(atPath: crashDirectory).sorted()
     try await filled.close()

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NeuroplexCore
 import NeuroplexCRDT
 import NeuroplexMemory
@@ -256,11 +257,12 @@ extension APIHandler {
 
 /// Change streams as Server-Sent Events.
 extension APIHandler {
+    /// Served by the fast route in ``MemoryFastRoutes`` (which writes the feed's buffers straight to the
+    /// connection); this generated-path version answers the same for completeness.
     func watchMemory(_ input: Operations.WatchMemory.Input) async throws -> Operations.WatchMemory.Output {
         let pattern = input.query.pattern ?? "*"
         guard let since = try input.query.since.map({ try Self.position($0) }) else {
-            // Live from now: the pattern's shared feed.
-            let reader = watchHub.join(pattern).cancelOnGracefulShutdown()
+            let reader = watchHub.join(pattern).map { Array(buffer: $0)[...] }.cancelOnGracefulShutdown()
             return .ok(.init(body: .textEventStream(HTTPBody(reader, length: .unknown, iterationBehavior: .single))))
         }
         return .ok(.init(body: .textEventStream(try eventStream(memory, GlobPattern(pattern), since: since))))

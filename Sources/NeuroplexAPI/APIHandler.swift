@@ -20,7 +20,7 @@ struct APIHandler: APIProtocol {
 
     init(
         keys: KeyStore, memory: Memory, datasets: Datasets, readiness: Readiness, metrics: ServerMetrics,
-        clock: any WallClock, watchLagBytes: Int = 8 << 20
+        clock: any WallClock, changeFrames: ChangeFrameCache, watchHub: WatchHub
     ) {
         self.keys = keys
         self.memory = memory
@@ -28,8 +28,8 @@ struct APIHandler: APIProtocol {
         self.readiness = readiness
         self.metrics = metrics
         self.clock = clock
-        self.changeFrames = ChangeFrameCache()
-        self.watchHub = WatchHub(memory: memory, frames: changeFrames, behindLimit: watchLagBytes)
+        self.changeFrames = changeFrames
+        self.watchHub = watchHub
     }
     static let version = NeuroplexVersion.current
 

@@ -136,6 +136,9 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
     router.middlewares.add(
         BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes, streamedPaths: ["/ml/datasets/upload"]))
 
+    let changeFrames = ChangeFrameCache()
+    let watchHub = WatchHub(
+        memory: platform.memory, frames: changeFrames, behindLimit: platform.configuration.memoryWatchLagBytes)
     let handler = APIHandler(
         keys: platform.keys,
         memory: platform.memory,
@@ -144,11 +147,11 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
             DatabaseCheck(database: platform.database),
             DiskSpaceCheck(directory: platform.configuration.dataDirectory),
         ]),
-        metrics: metrics, clock: clock, watchLagBytes: platform.configuration.memoryWatchLagBytes)
+        metrics: metrics, clock: clock, changeFrames: changeFrames, watchHub: watchHub)
     try handler.registerHandlers(
         on: RouterTransport(
             router: router, document: document, keys: platform.keys,
-            fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory),
+            fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory, watchHub: watchHub),
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
@@ -167,8 +170,8 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
 
 /// The operations served by hand-written handlers instead of the generated ones: the hot read paths, where the
 /// generated conversion would be most of the cost (see ``RouterTransport``).
-func fastRoutes(keys: KeyStore, memory: Memory) -> [String: FastRoute] {
-    MemoryFastRoutes(memory: memory).routes.merging([
+func fastRoutes(keys: KeyStore, memory: Memory, watchHub: WatchHub) -> [String: FastRoute] {
+    MemoryFastRoutes(memory: memory, watchHub: watchHub).routes.merging([
         OpenAPIDocument.route("GET", "/keys/{id}"): FastRoute { request, context, _ in
             try FastRoute.requireJSONAcceptable(request)
             let id = try context.parameters.require("id")

@@ -2,12 +2,14 @@ import Foundation
 import Hummingbird
 import NeuroplexCore
 import NeuroplexMemory
+import ServiceLifecycle
 
 /// `GET` and `PUT /memory/kv/{key}` as fast routes (see ``RouterTransport``): the value is parsed with
 /// ``JSONValue/parse(_:maxDepth:)`` and written back with its own writer, with no generated conversion and no
 /// `Codable` round trip. They answer exactly as the contract says; the memory API tests exercise them.
 struct MemoryFastRoutes {
     let memory: Memory
+    let watchHub: WatchHub
 
     /// The `{key}` path parameter, percent-decoded as the generated routes decode it (`user%3A1` is `user:1`).
     static func key(_ context: NeuroplexRequestContext) throws -> String {
@@ -72,6 +74,31 @@ struct MemoryFastRoutes {
                 Self.writeExpiry(result.expiresAt, into: &out)
                 out.append(UInt8(ascii: "}"))
                 return Self.response(out)
+            },
+            OpenAPIDocument.route("GET", "/memory/watch"): FastRoute { request, _, _ in
+                let query = request.uri.queryParameters
+                let pattern = query["pattern"].map(String.init) ?? "*"
+                let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+                if let sent = query["since"] {
+                    guard let since = Int64(sent) else {
+                        throw NeuroplexError(.badRequest, code: .validationFailed, "since must be an integer", field: "since")
+                    }
+                    guard since >= 0 else { throw NeuroplexError.invalid("since", "since must not be negative") }
+                    _ = try memory.changes(since: UInt64(since), limit: 1)  // refused at once when compacted
+                    let frames = ServerSentJSON(
+                        source: memory.watch(GlobPattern(pattern), since: UInt64(since)), frame: watchHub.frame(for:))
+                    return Response(status: .ok, headers: headers, body: .init(asyncSequence: frames.map { ByteBuffer(bytes: $0) }))
+                }
+                // Live from now: the pattern's shared feed, joined before the answer starts.
+                let reader = watchHub.join(pattern)
+                return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                    try await withGracefulShutdownHandler {
+                        for try await buffer in reader { try await writer.write(buffer) }
+                    } onGracefulShutdown: {
+                        reader.stop()
+                    }
+                    try await writer.finish(nil)
+                })
             },
         ]
     }

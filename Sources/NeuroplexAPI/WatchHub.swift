@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NeuroplexCore
 import NeuroplexMemory
 import Synchronization
@@ -33,6 +34,9 @@ final class WatchHub: Sendable {
         return FeedReader(feed: feed, cursor: feed.end, leave: { [weak self] in self?.leave(pattern, feed) })
     }
 
+    /// A change's SSE frame (encoded once for all its watchers).
+    func frame(for event: ChangeEvent) throws -> [UInt8] { try frames.frame(for: event) }
+
     /// How many patterns have a feed (for tests and stats).
     var feedCount: Int { feeds.withLock { $0.count } }
 
@@ -61,6 +65,9 @@ final class Feed: @unchecked Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var cancelled: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
+        /// When waiting readers were last woken, and whether a wake-up is already scheduled.
+        var lastWake: ContinuousClock.Instant?
+        var wakeScheduled = false
     }
 
     private let state = Mutex(State())
@@ -95,8 +102,11 @@ final class Feed: @unchecked Sendable {
         close(with: [])
     }
 
+    /// Adds a frame. Waiting readers are woken at once when the feed has been quiet for ``sseGatherInterval``,
+    /// else together at the end of that interval: one timer for the feed, however many readers, and each reader
+    /// then sends all the frames of the interval in one write.
     private func append(_ frame: [UInt8]) {
-        let waiting = state.withLock { state in
+        let (waiting, wakeAt) = state.withLock { state -> ([CheckedContinuation<Void, Never>], ContinuousClock.Instant?) in
             state.bytes += frame
             // Keep a window of about twice the limit, dropping the oldest half at a time.
             if state.bytes.count > 2 * behindLimit {
@@ -104,6 +114,31 @@ final class Feed: @unchecked Sendable {
                 state.bytes.removeFirst(dropped)
                 state.start += dropped
             }
+            guard !state.waiters.isEmpty, !state.wakeScheduled else { return ([], nil) }
+            let now = ContinuousClock.now
+            if let last = state.lastWake, now - last < sseGatherInterval {
+                state.wakeScheduled = true
+                return ([], last + sseGatherInterval)
+            }
+            state.lastWake = now
+            return (Self.takeWaiters(&state), nil)
+        }
+        for waiter in waiting { waiter.resume() }
+        if let wakeAt {
+            Task {
+                try? await Task.sleep(until: wakeAt, clock: .continuous)
+                self.wakeWaiters()
+            }
+        }
+    }
+
+    /// Wakes every waiting reader (for a reader that is being stopped).
+    func wakeAll() { wakeWaiters() }
+
+    private func wakeWaiters() {
+        let waiting = state.withLock { state in
+            state.wakeScheduled = false
+            state.lastWake = .now
             return Self.takeWaiters(&state)
         }
         for waiter in waiting { waiter.resume() }
@@ -125,7 +160,7 @@ final class Feed: @unchecked Sendable {
     }
 
     enum Read {
-        case bytes(ArraySlice<UInt8>, next: Int)
+        case bytes(ByteBuffer, next: Int)
         case lagged
         case closed([UInt8])
         case nothing
@@ -138,8 +173,9 @@ final class Feed: @unchecked Sendable {
             let end = state.start + state.bytes.count
             if cursor < end {
                 let upTo = min(end, cursor + limit)
-                // A copy, not a slice: a slice would share the buffer, and the next append would copy all of it.
-                return .bytes(ArraySlice(Array(state.bytes[(cursor - state.start)..<(upTo - state.start)])), next: upTo)
+                // A copy (the one copy a reader makes): a slice would share the array, and the next append
+                // would then copy all of it.
+                return .bytes(ByteBuffer(bytes: state.bytes[(cursor - state.start)..<(upTo - state.start)]), next: upTo)
             }
             if let closing = state.closing { return .closed(closing) }
             return .nothing
@@ -176,11 +212,11 @@ final class Feed: @unchecked Sendable {
 /// One client's way through a feed: SSE bytes in batches, then (when the feed ends or the client lags) a last
 /// frame and the end.
 final class FeedReader: AsyncSequence, AsyncIteratorProtocol, @unchecked Sendable {
-    typealias Element = ArraySlice<UInt8>
+    typealias Element = ByteBuffer
     private let feed: Feed
     private var cursor: Int
-    private var lastWrite: ContinuousClock.Instant?
     private var finished = false
+    private let stopped = Atomic<Bool>(false)
     private let leave: @Sendable () -> Void
 
     init(feed: Feed, cursor: Int, leave: @escaping @Sendable () -> Void) {
@@ -193,25 +229,26 @@ final class FeedReader: AsyncSequence, AsyncIteratorProtocol, @unchecked Sendabl
 
     func makeAsyncIterator() -> FeedReader { self }
 
-    func next() async throws -> ArraySlice<UInt8>? {
-        while !finished {
-            if let lastWrite, ContinuousClock.now - lastWrite < sseGatherInterval, feed.end > cursor {
-                // Busy: let more frames gather, so many go out in one write.
-                try? await Task.sleep(until: lastWrite + sseGatherInterval, clock: .continuous)
-            }
+    /// Ends the stream at the reader's next step (from any task: the server's graceful shutdown).
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        feed.wakeAll()
+    }
+
+    func next() async throws -> ByteBuffer? {
+        while !finished && !stopped.load(ordering: .acquiring) {
             switch feed.read(from: cursor, limit: 1 << 20) {
             case .bytes(let bytes, let next):
                 cursor = next
-                lastWrite = .now
                 return bytes
             case .lagged:
                 finished = true
-                return ArraySlice(sseErrorFrame(NeuroplexError(
+                return ByteBuffer(bytes: sseErrorFrame(NeuroplexError(
                     .conflict, code: .watcherLagged,
                     "this stream fell more than \(feed.behindLimit) bytes behind; resume with since= the last id received")))
             case .closed(let frame):
                 finished = true
-                return frame.isEmpty ? nil : ArraySlice(frame)
+                return frame.isEmpty ? nil : ByteBuffer(bytes: frame)
             case .nothing:
                 if Task.isCancelled { return nil }
                 await feed.wait(after: cursor)

@@ -81,12 +81,19 @@ final class RawRESPClient: @unchecked Sendable {
         }
     }
 
-    /// Whether the server closes the connection (rather than the read timing out).
+    /// Whether the server closes the connection (rather than the read timing out), reading anything it sends
+    /// before closing.
     func closedByServer() async -> Bool {
         await withCheckedContinuation { continuation in
             let thread = Thread {
-                var byte: UInt8 = 0
-                continuation.resume(returning: recv(self.descriptor, &byte, 1, 0) == 0)
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 {
+                        continuation.resume(returning: count == 0)
+                        return
+                    }
+                }
             }
             thread.start()
         }

@@ -67,4 +67,25 @@ struct WatchFeedTests {
             #expect(text.contains("event: error") && text.contains("watcher_lagged"))
         }
     }
+
+    @Test("since must be a whole number; a live watch left open does not hold up the server's graceful shutdown",
+        .timeLimit(.minutes(1)))
+    func sinceAndShutdown() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        let watcher = try await app.test(.live) { client in
+            expectProblem(
+                try await client.send(.get, "/memory/watch?since=abc", key: admin), .badRequest, code: "validation_failed")
+            expectProblem(
+                try await client.send(.get, "/memory/watch?since=-1", key: admin), .unprocessableContent,
+                code: "validation_failed")
+            let open = try RawRESPClient(port: try #require(client.port))
+            open.sendRaw(Self.watchRequest("*", key: admin))
+            #expect(await open.read(untilContaining: "\r\n\r\n").contains("200 OK"))
+            return open  // returning starts the graceful shutdown with the watch still open
+        }
+        // The server ended the stream (the last chunk) and stopped.
+        #expect(await watcher.closedByServer())
+    }
 }

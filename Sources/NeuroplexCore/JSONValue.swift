@@ -224,12 +224,19 @@ extension JSONValue {
 
     /// Decimal digits of `value`, without making a `String`.
     static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
+        forEachDecimalCharacter(of: value) { out.append($0) }
+    }
+
+    /// Calls `body` with each ASCII character of `value` in decimal (a `-` first when negative), in order: for
+    /// writers that must not make a `String` per number.
+    @inlinable
+    public static func forEachDecimalCharacter(of value: Int64, _ body: (UInt8) -> Void) {
+        if value < 0 { body(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var divisor: UInt64 = 1
         while magnitude / divisor >= 10 { divisor *= 10 }
         while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            body(UInt8(ascii: "0") + UInt8(magnitude / divisor))
             magnitude %= divisor
             divisor /= 10
         }

@@ -137,12 +137,7 @@ struct RESPTests {
         let admin = try adminKey(configuration)
         let port = configuration.respPort
         try await app.test(.live) { client in
-            var resp: RawRESPClient?
-            for _ in 0..<100 where resp == nil {  // the listener starts with the application's services
-                resp = try? RawRESPClient(port: port)
-                if resp == nil { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            let redis = try #require(resp)
+            let redis = try await Self.connect(port)
             redis.send([["GET", "a"]])
             #expect(await redis.read(until: "-NOAUTH").hasPrefix("-NOAUTH"))
             redis.send([["AUTH", "nplx_wrong"]])
@@ -204,13 +199,18 @@ struct RESPTests {
         let admin = try adminKey(configuration)
         let port = configuration.respPort
         try await app.test(.live) { client in
-            var ready = false
-            for _ in 0..<100 where !ready {  // the listener starts with the application's services
-                ready = (try? RawRESPClient(port: port)) != nil
-                if !ready { try await Task.sleep(for: .milliseconds(20)) }
-            }
+            _ = try await Self.connect(port)
             try await body(client, port, admin)
         }
+    }
+
+    /// A connection to the Redis-protocol port, once the listener (started with the application's services) is up.
+    static func connect(_ port: Int) async throws -> RawRESPClient {
+        for _ in 0..<100 {
+            if let client = try? RawRESPClient(port: port) { return client }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try RawRESPClient(port: port)
     }
 
     @Test("GET and SET on the event loop: commands split byte by byte, scopes, wrong types, protocol errors")
@@ -257,12 +257,7 @@ struct RESPTests {
             let admin = try adminKey(configuration)
             let port = configuration.respPort
             try await app.test(.live) { _ in
-                var resp: RawRESPClient?
-                for _ in 0..<100 where resp == nil {
-                    resp = try? RawRESPClient(port: port)
-                    if resp == nil { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                let redis = try #require(resp)
+                let redis = try await Self.connect(port)
                 redis.send([["AUTH", admin]] + (0..<200).map { ["SET", "p\($0)", "v\($0)"] } + [["GET", "p199"]])
                 let expected = "+OK\r\n" + String(repeating: "+OK\r\n", count: 200) + "$4\r\nv199\r\n"
                 #expect(await redis.read(until: expected) == expected)
@@ -274,12 +269,7 @@ struct RESPTests {
         let app = try await buildApplication(configuration, logger: quietLogger)
         let port = configuration.respPort
         try await app.test(.live) { _ in
-            var resp: RawRESPClient?
-            for _ in 0..<100 where resp == nil {
-                resp = try? RawRESPClient(port: port)
-                if resp == nil { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            let redis = try #require(resp)
+            let redis = try await Self.connect(port)
             redis.send([["AUTH", admin], ["GET", "p0"], ["GET", "p123"], ["DBSIZE"]])
             let expected = "+OK\r\n$2\r\nv0\r\n$4\r\nv123\r\n:200\r\n"
             #expect(await redis.read(until: expected) == expected)

@@ -162,15 +162,7 @@ struct RESPWriter {
     /// `marker`, `number` in decimal, CRLF: written digit by digit (no `String` made).
     private mutating func header(_ marker: UInt8, _ number: Int) {
         buffer.writeInteger(marker)
-        if number < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
-        var magnitude = number.magnitude
-        var divisor: UInt = 1
-        while magnitude / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            buffer.writeInteger(UInt8(ascii: "0") + UInt8(magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        }
+        JSONValue.forEachDecimalCharacter(of: Int64(number)) { buffer.writeInteger($0) }
         buffer.writeStaticString("\r\n")
     }
 }

@@ -99,7 +99,7 @@ public struct MLTraining: Sendable {
         defer { jobs.unregisterRunning(job.id) }
         let heartbeat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
+                do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
                 await flush(job, state)
                 if let running = try? await jobs.report(job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 }),
                     !running
@@ -117,7 +117,19 @@ public struct MLTraining: Sendable {
         }
         heartbeat.cancel()
         _ = await heartbeat.result
+        // Recorded in a task of its own: at shutdown this worker's task is cancelled, and the database calls that
+        // put the job back in the queue must still run.
+        let cancelled = work.isCancelled
+        await Task { await record(job, state, result, cancelled: cancelled) }.value
+    }
+
+    private func record(
+        _ job: MLJob, _ state: JobState, _ result: Result<MLModelVersion, any Error>, cancelled: Bool
+    ) async {
         await flush(job, state)
+        // The last round's progress, which the heartbeat may not have written yet.
+        _ = try? await jobs.report(
+            job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 })
         do {
             switch result {
             case .success(let version):
@@ -125,7 +137,7 @@ public struct MLTraining: Sendable {
                 try await jobs.log(job.id, "succeeded: version \(version.version)")
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
-            case .failure(let error) where error is CancellationError || Task.isCancelled:
+            case .failure(let error) where error is CancellationError || cancelled:
                 if state.cancelledByUser.load(ordering: .relaxed) {
                     try await jobs.log(job.id, "stopped after cancellation")
                 } else {

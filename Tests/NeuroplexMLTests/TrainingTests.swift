@@ -134,6 +134,46 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         await bench.close(worker)
     }
 
+    @Test func raisingAQueuedJobsPriorityRunsItFirst() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let first = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
+        let second = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
+        #expect(try await bench.training.jobs.setPriority(id: second.id, 50).priority == 50)
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let a = try await bench.wait(first.id), b = try await bench.wait(second.id)
+        #expect(b.startedAt! <= a.startedAt!)
+        await #expect(throws: NeuroplexError.self) { _ = try await bench.training.jobs.setPriority(id: first.id, 1) }
+        await bench.close(worker)
+    }
+
+    @Test func aModelTrainedElsewhereIsImportedAsAVersionAndValidates() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let points = Synthetic.points(1000, seed: 5)
+        let labels = Synthetic.binary(points)
+        let trained = try await XGBoostLearner.train(
+            features: Synthetic.matrix(points), labels: labels, classCount: 2, task: .classification,
+            hyperparameters: ["n_estimators": 30], validation: nil) { _, _, _ in }
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "imported", task: .classification, algorithm: "xgboost", label: "label"))
+        let version = try await bench.training.importModel(
+            modelId: model.id, artifact: try trained.artifact().bytes, features: ["x", "y"], classes: ["no", "yes"])
+        #expect(version.version == 1 && version.features == ["x", "y"])
+        var csv = "x,y,label\n"
+        for (point, label) in zip(Synthetic.points(300, seed: 6), Synthetic.binary(Synthetic.points(300, seed: 6))) {
+            csv += "\(point.0),\(point.1),\(label == 1 ? "yes" : "no")\n"
+        }
+        let dataset = try await bench.catalogue.upload(csv).dataset
+        let result = try await bench.training.validate(modelId: model.id, version: "1", datasetId: dataset.id, minimum: nil)
+        #expect((result["accuracy"]?.numberValue ?? 0) > 0.9)
+        await #expect(throws: NeuroplexError.self) {
+            _ = try await bench.training.importModel(modelId: model.id, artifact: Array("{}".utf8), features: ["x"], classes: nil)
+        }
+        await bench.close()
+    }
+
     @Test func aJobLeftRunningIsRequeuedAtStart() async throws {
         let bench = try await TrainingBench(.sqlite)
         let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset

@@ -174,6 +174,35 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         await bench.close()
     }
 
+    @Test func progressVersionsAndValidationsArePublishedOnTheEventBus() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let events = bench.training.events.subscribe()
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 3]))
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        var seen: [MLEvent] = []
+        for await event in events {
+            seen.append(event)
+            if case .jobFinished = event { break }
+        }
+        _ = try await bench.training.validate(modelId: model.id, version: nil, datasetId: nil, minimum: ["accuracy": 0.5])
+        for await event in events {
+            seen.append(event)
+            break
+        }
+        let progress = seen.compactMap { event -> Int? in
+            if case .jobProgress(let id, _, let current, _, _) = event, id == job.id { return current }
+            return nil
+        }
+        #expect(progress == [1, 2, 3])
+        #expect(seen.contains(.versionCreated(modelId: model.id, version: 1)))
+        #expect(seen.contains(.jobFinished(jobId: job.id, modelId: model.id, status: .succeeded)))
+        #expect(seen.contains { if case .validated(model.id, 1, _, true) = $0 { return true } else { return false } })
+        await bench.close(worker)
+    }
+
     @Test func aJobLeftRunningIsRequeuedAtStart() async throws {
         let bench = try await TrainingBench(.sqlite)
         let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset

@@ -100,7 +100,8 @@ public struct MLTraining: Sendable {
         let heartbeat = Task {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
-                await flush(job, state)
+                // Not cancelled with the heartbeat: lines taken from the buffer are always written.
+                await Task { await flush(job, state) }.value
                 if let running = try? await jobs.report(job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 }),
                     !running
                 {

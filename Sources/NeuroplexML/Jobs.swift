@@ -87,25 +87,36 @@ public final class MLJobs: Sendable {
     }
 
     /// Claims the next queued job for this worker, or `nil` when none waits.
+    ///
+    /// An empty queue costs one read. On PostgreSQL the claim is a transaction that locks the chosen row with
+    /// `FOR UPDATE SKIP LOCKED`, so workers on several nodes never take the same job nor wait for each other; on
+    /// SQLite (one server per file) it is one `UPDATE … WHERE id = (SELECT …) RETURNING id` statement, atomic on
+    /// the shared connection and without a transaction connection of its own.
     func claim() async throws -> MLJob? {
-        let postgres = database.engine == .postgres
+        let waiting = try await database.sql.select().column("id").from("ml_jobs").where("status", .equal, "queued")
+            .limit(1).first()
+        guard waiting != nil else { return nil }
         let now = Timestamp.string(clock.now())
-        let id: String? = try await database.transaction { sql in
-            let row: (any SQLRow)?
-            if postgres {
-                row = try await sql.raw(
+        let id: String?
+        if database.engine == .postgres {
+            id = try await database.transaction { sql in
+                guard let row = try await sql.raw(
                     "SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-                ).first()
-            } else {
-                row = try await sql.select().column("id").from("ml_jobs").where("status", .equal, "queued")
-                    .orderBy("priority", .descending).orderBy("created_at").orderBy("id").limit(1).first()
+                ).first() else { return nil }
+                let id = try row.decode(column: "id", as: String.self)
+                try await sql.update("ml_jobs").set("status", to: "running").set("started_at", to: now)
+                    .set("heartbeat_at", to: now).set("finished_at", to: String?.none).set("error", to: String?.none)
+                    .where("id", .equal, id).where("status", .equal, "queued").run()
+                return id
             }
-            guard let row else { return nil }
-            let id = try row.decode(column: "id", as: String.self)
-            try await sql.update("ml_jobs").set("status", to: "running").set("started_at", to: now)
-                .set("heartbeat_at", to: now).set("finished_at", to: String?.none).set("error", to: String?.none)
-                .where("id", .equal, id).where("status", .equal, "queued").run()
-            return id
+        } else {
+            id = try await database.sql.raw("""
+                UPDATE ml_jobs SET status = 'running', started_at = \(bind: now), heartbeat_at = \(bind: now),
+                    finished_at = NULL, error = NULL
+                WHERE status = 'queued' AND id = (
+                    SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1)
+                RETURNING id
+                """).first().map { try $0.decode(column: "id", as: String.self) }
         }
         guard let id else { return nil }
         return try await get(id: id)

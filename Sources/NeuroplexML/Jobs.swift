@@ -33,6 +33,29 @@ public struct MLJob: Sendable, Codable, Equatable {
     public var error: String?
     /// What the job needs to run (hyperparameters, split), as the request gave it.
     public var parameters: JSONValue
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, modelId, datasetId, status, priority, progress, metrics, createdAt, startedAt, finishedAt, error,
+            parameters
+    }
+
+    /// Every field, `null` when unset (`startedAt` of a queued job, `error` of one that did not fail).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(type, forKey: .type)
+        try container.encode(modelId, forKey: .modelId)
+        try container.encode(datasetId, forKey: .datasetId)
+        try container.encode(status, forKey: .status)
+        try container.encode(priority, forKey: .priority)
+        try container.encode(progress, forKey: .progress)
+        try container.encode(metrics, forKey: .metrics)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(finishedAt, forKey: .finishedAt)
+        try container.encode(error, forKey: .error)
+        try container.encode(parameters, forKey: .parameters)
+    }
 }
 
 /// What happens to a job found `running` when the server starts (its server died while it ran).

@@ -44,6 +44,8 @@ struct TrainingAPITests {
                 .post, "/ml/models/\(modelId)/train", key: admin, json: #"{"datasetId":"\#(datasetId)"}"#)
             #expect(accepted.status == .accepted, "\(accepted.text)")
             let jobId = try #require(accepted.json["jobId"] as? String)
+            let queued = try #require(accepted.json["job"] as? [String: Any])
+            #expect(queued["status"] as? String == "queued" && queued["startedAt"] is NSNull && queued["error"] is NSNull)
 
             var job: [String: Any] = [:]
             let deadline = ContinuousClock.now + .seconds(60)

@@ -110,9 +110,16 @@ public func buildApplication(
             KeyCacheRefresher(keys: platform.keys, logger: logger),
             MemoryExpirySweeper(memory: platform.memory, logger: logger),
         ]
-        // Jobs left running by a server that died: this server starts none of its own before this.
+        // Jobs left running by a server that died: this server starts none of its own before this. On SQLite (one
+        // server per file) every running job is orphaned; on PostgreSQL other nodes may be running theirs, so only
+        // jobs whose heartbeat stopped are, here and every 10 s after.
+        let orphanPolicy = OrphanedJobPolicy(rawValue: configuration.mlOrphanedJobs) ?? .requeue
+        let shared = platform.database.engine == .postgres
         try await platform.training.jobs.recoverOrphans(
-            policy: OrphanedJobPolicy(rawValue: configuration.mlOrphanedJobs) ?? .requeue)
+            policy: orphanPolicy, staleAfter: shared ? MLOrphanSweeper.staleAfter : 0)
+        if shared {
+            services.append(MLOrphanSweeper(jobs: platform.training.jobs, policy: orphanPolicy, logger: logger))
+        }
         for index in 0..<configuration.mlWorkers {
             services.append(MLJobWorker(training: platform.training, index: index))
         }
@@ -199,6 +206,28 @@ struct MLJobWorker: Service {
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             await training.runWorker()
+        }
+    }
+}
+
+/// On a shared PostgreSQL: re-queues (or fails) jobs whose node stopped writing their heartbeat.
+struct MLOrphanSweeper: Service {
+    /// A running job's heartbeat is written four times a second; one this old means its node is gone.
+    static let staleAfter: Double = 30
+    let jobs: MLJobs
+    let policy: OrphanedJobPolicy
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                do {
+                    try await jobs.recoverOrphans(policy: policy, staleAfter: Self.staleAfter)
+                } catch {
+                    logger.warning("could not recover orphaned jobs", metadata: ["error": "\(error)"])
+                }
+            }
         }
     }
 }

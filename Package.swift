@@ -85,10 +85,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The ML engine: datasets (streamed upload, schema inference, statistics); later training and the registry.
+        // XGBoost's C API from the system library (Debian libxgboost-dev; scripts/bootstrap installs it).
+        .systemLibrary(
+            name: "CXGBoost",
+            path: "Sources/CXGBoost",
+            providers: [.apt(["libxgboost-dev"])]
+        ),
+        // The ML engine: datasets (streamed upload, schema inference, statistics), preprocessing, learners, the
+        // training-job queue, the model registry and validation.
         .target(
             name: "NeuroplexML",
             dependencies: [
+                "CXGBoost",
                 "NeuroplexCore",
                 "NeuroplexStorage",
                 .product(name: "Logging", package: "swift-log"),

@@ -44,6 +44,7 @@ public struct Platform: Sendable {
     public let blobs: BlobStore
     public let memory: Memory
     public let datasets: Datasets
+    public let training: MLTraining
 
     /// Opens the database, applies the migrations, and loads the engines.
     public static func open(
@@ -57,9 +58,14 @@ public struct Platform: Sendable {
             try await administration.database.migrate(MLMigrations.all, logger: logger)
             var datasetSettings = Datasets.Configuration()
             datasetSettings.maximumUploadBytes = configuration.maxUploadBytes
+            let events = MLEventBus()
+            let jobs = MLJobs(database: administration.database, events: events, clock: clock, logger: logger)
             let datasets = Datasets(
-                database: administration.database, blobs: blobs, configuration: datasetSettings, clock: clock,
-                logger: logger)
+                database: administration.database, blobs: blobs, usage: jobs, configuration: datasetSettings,
+                clock: clock, logger: logger)
+            let training = MLTraining(
+                registry: ModelRegistry(database: administration.database, blobs: blobs, clock: clock, logger: logger),
+                jobs: jobs, datasets: datasets, events: events, logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -67,7 +73,7 @@ public struct Platform: Sendable {
                 clock: clock, logger: logger)
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
-                blobs: blobs, memory: memory, datasets: datasets)
+                blobs: blobs, memory: memory, datasets: datasets, training: training)
         } catch {
             await administration.close()
             throw error
@@ -104,6 +110,19 @@ public func buildApplication(
             KeyCacheRefresher(keys: platform.keys, logger: logger),
             MemoryExpirySweeper(memory: platform.memory, logger: logger),
         ]
+        // Jobs left running by a server that died: this server starts none of its own before this. On SQLite (one
+        // server per file) every running job is orphaned; on PostgreSQL other nodes may be running theirs, so only
+        // jobs whose heartbeat stopped are, here and every 10 s after.
+        let orphanPolicy = OrphanedJobPolicy(rawValue: configuration.mlOrphanedJobs) ?? .requeue
+        let shared = platform.database.engine == .postgres
+        try await platform.training.jobs.recoverOrphans(
+            policy: orphanPolicy, staleAfter: shared ? MLOrphanSweeper.staleAfter : 0)
+        if shared {
+            services.append(MLOrphanSweeper(jobs: platform.training.jobs, policy: orphanPolicy, logger: logger))
+        }
+        for index in 0..<configuration.mlWorkers {
+            services.append(MLJobWorker(training: platform.training, index: index))
+        }
         if configuration.respPort != 0 {
             services.append(
                 RESPServer(
@@ -151,7 +170,8 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
     try handler.registerHandlers(
         on: RouterTransport(
             router: router, document: document, keys: platform.keys,
-            fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory, watchHub: watchHub),
+            fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory, watchHub: watchHub).merging(
+                MLTrainingRoutes(training: platform.training).routes) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
@@ -179,6 +199,40 @@ func fastRoutes(keys: KeyStore, memory: Memory, watchHub: WatchHub) -> [String: 
             return try await FastRoute.json(APIHandler.schema(keys.get(id: id)))
         }
     ]) { first, _ in first }
+}
+
+/// One worker of the training-job queue. At graceful shutdown its running job goes back to the queue.
+struct MLJobWorker: Service {
+    let training: MLTraining
+    let index: Int
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            await training.runWorker()
+        }
+    }
+}
+
+/// On a shared PostgreSQL: re-queues (or fails) jobs whose node stopped writing their heartbeat.
+struct MLOrphanSweeper: Service {
+    /// A running job's heartbeat is written four times a second; one this old means its node is gone.
+    static let staleAfter: Double = 30
+    let jobs: MLJobs
+    let policy: OrphanedJobPolicy
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                do {
+                    try await jobs.recoverOrphans(policy: policy, staleAfter: Self.staleAfter)
+                } catch {
+                    logger.warning("could not recover orphaned jobs", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
 }
 
 /// Closes the database once the HTTP server has drained (services stop in reverse order of start).

@@ -25,6 +25,7 @@ enum Problem {
         case .notAcceptable: .notAcceptable
         case .rateLimited: .tooManyRequests
         case .unavailable: .serviceUnavailable
+        case .notImplemented: .notImplemented
         case .internal: .internalServerError
         }
     }

@@ -35,6 +35,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// How far (in bytes of SSE) a live watch may fall behind its pattern's feed before it ends with
     /// `watcher_lagged` (`memory.watch.lag.bytes`; default 8 MiB).
     public var memoryWatchLagBytes: Int = 8 * 1024 * 1024
+    /// How many training jobs run at once on this server (`ml.workers`; default 1).
+    public var mlWorkers: Int = 1
+    /// What becomes of a job found running at start, whose server died (`ml.jobs.orphaned`): `requeue` (default)
+    /// or `fail`.
+    public var mlOrphanedJobs: String = "requeue"
 
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
@@ -69,6 +74,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.maxUploadBytes = Int64(try Self.int(reader, "ml.max.upload.bytes") ?? Int(defaults.maxUploadBytes))
         self.memoryDurability = reader.string(forKey: "memory.durability", default: defaults.memoryDurability).lowercased()
         self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
+        self.mlWorkers = try Self.int(reader, "ml.workers") ?? defaults.mlWorkers
+        self.mlOrphanedJobs = reader.string(forKey: "ml.jobs.orphaned", default: defaults.mlOrphanedJobs).lowercased()
         try validate()
     }
 
@@ -97,6 +104,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         guard maxUploadBytes >= 1024 else {
             throw NeuroplexError.invalid("ml.max.upload.bytes", "ml.max.upload.bytes must be at least 1024")
+        }
+        guard (0...64).contains(mlWorkers) else {
+            throw NeuroplexError.invalid("ml.workers", "ml.workers must be 0–64")
+        }
+        guard ["requeue", "fail"].contains(mlOrphanedJobs) else {
+            throw NeuroplexError.invalid("ml.jobs.orphaned", "ml.jobs.orphaned must be requeue or fail")
         }
         guard maxBodyBytes >= 1024 else {
             throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")

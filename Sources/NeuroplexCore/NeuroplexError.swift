@@ -34,6 +34,8 @@ public struct NeuroplexError: Error, Sendable, Equatable, CustomStringConvertibl
         case rateLimited
         /// A dependency is not available right now; retrying later may work.
         case unavailable
+        /// The operation is part of the contract but not built yet (HTTP 501).
+        case notImplemented
         /// A fault in the server; never a client's mistake.
         case `internal`
     }

@@ -1,0 +1,361 @@
+public import Foundation
+public import Logging
+public import NeuroplexCore
+public import NeuroplexStorage
+public import SQLKit
+import Synchronization
+
+/// A background job (training), as the API shows it.
+public struct MLJob: Sendable, Codable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case queued, running, succeeded, failed, cancelled
+
+        public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
+    }
+
+    public struct Progress: Sendable, Codable, Equatable {
+        public var current: Int
+        public var total: Int
+        public var unit: String
+    }
+
+    public var id: String
+    public var type: String
+    public var modelId: String
+    public var datasetId: String?
+    public var status: Status
+    public var priority: Int
+    public var progress: Progress
+    public var metrics: [String: Double]
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var error: String?
+    /// What the job needs to run (hyperparameters, split), as the request gave it.
+    public var parameters: JSONValue
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, modelId, datasetId, status, priority, progress, metrics, createdAt, startedAt, finishedAt, error,
+            parameters
+    }
+
+    /// Every field, `null` when unset (`startedAt` of a queued job, `error` of one that did not fail).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(type, forKey: .type)
+        try container.encode(modelId, forKey: .modelId)
+        try container.encode(datasetId, forKey: .datasetId)
+        try container.encode(status, forKey: .status)
+        try container.encode(priority, forKey: .priority)
+        try container.encode(progress, forKey: .progress)
+        try container.encode(metrics, forKey: .metrics)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(finishedAt, forKey: .finishedAt)
+        try container.encode(error, forKey: .error)
+        try container.encode(parameters, forKey: .parameters)
+    }
+}
+
+/// What happens to a job found `running` when the server starts (its server died while it ran).
+public enum OrphanedJobPolicy: String, Sendable {
+    /// Put it back in the queue, to run again from the start.
+    case requeue
+    /// Mark it failed, saying why.
+    case fail
+}
+
+/// The durable job queue in the `ml_jobs` table: jobs wait `queued` (highest priority first, then oldest), a
+/// worker claims one atomically (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the claim runs in a
+/// `BEGIN IMMEDIATE` transaction, which takes the write lock first), runs it, and records the outcome. The row is
+/// the truth: cancelling a running job marks the row, and the worker running it notices within its heartbeat.
+public final class MLJobs: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let logger: Logger
+    let events: MLEventBus
+    /// Running jobs of this process, by id, so that a cancel stops them at once.
+    private let running = Mutex<[String: @Sendable () -> Void]>([:])
+
+    public init(database: Database, events: MLEventBus, clock: any WallClock = SystemWallClock(), logger: Logger) {
+        self.database = database
+        self.events = events
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Queue
+
+    /// Adds a job to the queue.
+    public func enqueue(
+        type: String, modelId: String, datasetId: String?, priority: Int, parameters: JSONValue
+    ) async throws -> MLJob {
+        let now = Timestamp.truncated(clock.now())
+        let job = MLJob(
+            id: Identifier.make(prefix: "job", at: now), type: type, modelId: modelId, datasetId: datasetId,
+            status: .queued, priority: priority, progress: .init(current: 0, total: 0, unit: "rounds"), metrics: [:],
+            createdAt: now, parameters: parameters)
+        try await database.sql.insert(into: "ml_jobs")
+            .columns(
+                "id", "type", "model_id", "dataset_id", "status", "priority", "progress_current", "progress_total",
+                "progress_unit", "metrics", "parameters", "created_at")
+            .values(
+                SQLBind(job.id), SQLBind(type), SQLBind(modelId), SQLBind(datasetId), SQLBind("queued"),
+                SQLBind(priority), SQLBind(0), SQLBind(0), SQLBind("rounds"), SQLBind("{}"),
+                SQLBind(parameters.description), SQLBind(Timestamp.string(now)))
+            .run()
+        try await log(job.id, "queued with priority \(priority)")
+        return job
+    }
+
+    /// Claims the next queued job for this worker, or `nil` when none waits.
+    ///
+    /// An empty queue costs one read. On PostgreSQL the claim is a transaction that locks the chosen row with
+    /// `FOR UPDATE SKIP LOCKED`, so workers on several nodes never take the same job nor wait for each other; on
+    /// SQLite (one server per file) it is one `UPDATE … WHERE id = (SELECT …) RETURNING id` statement, atomic on
+    /// the shared connection and without a transaction connection of its own.
+    func claim() async throws -> MLJob? {
+        let waiting = try await database.sql.select().column("id").from("ml_jobs").where("status", .equal, "queued")
+            .limit(1).first()
+        guard waiting != nil else { return nil }
+        let now = Timestamp.string(clock.now())
+        let id: String?
+        if database.engine == .postgres {
+            id = try await database.transaction { sql in
+                guard let row = try await sql.raw(
+                    "SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                ).first() else { return nil }
+                let id = try row.decode(column: "id", as: String.self)
+                try await sql.update("ml_jobs").set("status", to: "running").set("started_at", to: now)
+                    .set("heartbeat_at", to: now).set("finished_at", to: String?.none).set("error", to: String?.none)
+                    .where("id", .equal, id).where("status", .equal, "queued").run()
+                return id
+            }
+        } else {
+            id = try await database.sql.raw("""
+                UPDATE ml_jobs SET status = 'running', started_at = \(bind: now), heartbeat_at = \(bind: now),
+                    finished_at = NULL, error = NULL
+                WHERE status = 'queued' AND id = (
+                    SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1)
+                RETURNING id
+                """).first().map { try $0.decode(column: "id", as: String.self) }
+        }
+        guard let id else { return nil }
+        return try await get(id: id)
+    }
+
+    /// Records the progress of a running job (also its heartbeat). Returns `false` when the job is no longer
+    /// running (cancelled).
+    func report(_ id: String, progress: MLJob.Progress, metrics: [String: Double]) async throws -> Bool {
+        let metricsJSON = try String(decoding: JSONEncoder().encode(metrics), as: UTF8.self)
+        try await database.sql.update("ml_jobs")
+            .set("progress_current", to: progress.current).set("progress_total", to: progress.total)
+            .set("progress_unit", to: progress.unit).set("metrics", to: metricsJSON)
+            .set("heartbeat_at", to: Timestamp.string(clock.now()))
+            .where("id", .equal, id).where("status", .equal, "running").run()
+        let status = try await database.sql.select().column("status").from("ml_jobs").where("id", .equal, id).first()
+            .map { try $0.decode(column: "status", as: String.self) }
+        return status == "running"
+    }
+
+    /// Ends a running job (a job cancelled meanwhile stays cancelled).
+    func finish(_ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil) async throws {
+        var update = database.sql.update("ml_jobs").set("status", to: status.rawValue)
+            .set("finished_at", to: Timestamp.string(clock.now())).set("error", to: error)
+        if let metrics {
+            update = update.set("metrics", to: try String(decoding: JSONEncoder().encode(metrics), as: UTF8.self))
+        }
+        try await update.where("id", .equal, id).where("status", .equal, "running").run()
+    }
+
+    /// Puts a running job back in the queue (graceful shutdown).
+    func requeue(_ id: String, reason: String) async throws {
+        try await database.sql.update("ml_jobs").set("status", to: "queued").set("started_at", to: String?.none)
+            .set("progress_current", to: 0).where("id", .equal, id).where("status", .equal, "running").run()
+        try await log(id, "re-queued: \(reason)")
+    }
+
+    /// Re-queues (or fails) the jobs left `running` by a server that stopped without finishing them, once their
+    /// heartbeat is older than `staleAfter` seconds (0: all of them, for a single server at start).
+    public func recoverOrphans(policy: OrphanedJobPolicy, staleAfter: Double = 0) async throws {
+        let cutoff = Timestamp.string(clock.now().addingTimeInterval(-staleAfter))
+        var query = database.sql.select().column("id").from("ml_jobs").where("status", .equal, "running")
+        if staleAfter > 0 { query = query.where("heartbeat_at", .lessThan, cutoff) }
+        let local = Set(running.withLock { $0.keys })
+        for row in try await query.all() {
+            let id = try row.decode(column: "id", as: String.self)
+            guard !local.contains(id) else { continue }
+            switch policy {
+            case .requeue:
+                try await requeue(id, reason: "the server stopped while the job ran")
+                logger.warning("re-queued an interrupted job", metadata: ["job.id": "\(id)"])
+            case .fail:
+                try await finish(id, status: .failed, error: "the server stopped while the job ran")
+                try await log(id, "failed: the server stopped while the job ran")
+                logger.warning("failed an interrupted job", metadata: ["job.id": "\(id)"])
+            }
+        }
+    }
+
+    // MARK: Control
+
+    /// Cancels a queued or running job; a running one stops within a second.
+    /// - Throws: `not_found`; `job_finished` (409) for a job that already ended.
+    public func cancel(id: String) async throws -> MLJob {
+        let job = try await get(id: id)
+        guard !job.status.isFinished else {
+            throw NeuroplexError(.conflict, code: "job_finished", "job '\(id)' has already \(job.status.rawValue)")
+        }
+        try await database.sql.update("ml_jobs").set("status", to: "cancelled")
+            .set("finished_at", to: Timestamp.string(clock.now()))
+            .where("id", .equal, id).where("status", .in, ["queued", "running"]).run()
+        running.withLock { $0[id] }?()
+        try await log(id, "cancelled")
+        events.publish(.jobFinished(jobId: id, modelId: job.modelId, status: .cancelled))
+        return try await get(id: id)
+    }
+
+    /// Changes the priority of a queued job.
+    /// - Throws: `not_found`; `job_not_queued` (409) once it runs or ended.
+    public func setPriority(id: String, _ priority: Int) async throws -> MLJob {
+        let job = try await get(id: id)
+        guard job.status == .queued else {
+            throw NeuroplexError(
+                .conflict, code: "job_not_queued", "job '\(id)' is \(job.status.rawValue); only a queued job's priority can change")
+        }
+        try await database.sql.update("ml_jobs").set("priority", to: priority).where("id", .equal, id)
+            .where("status", .equal, "queued").run()
+        return try await get(id: id)
+    }
+
+    func registerRunning(_ id: String, cancel: @escaping @Sendable () -> Void) {
+        running.withLock { $0[id] = cancel }
+    }
+
+    func unregisterRunning(_ id: String) {
+        _ = running.withLock { $0.removeValue(forKey: id) }
+    }
+
+    // MARK: Logs
+
+    /// Appends a line to the job's log.
+    public func log(_ id: String, _ message: String) async throws {
+        let now = clock.now()
+        try await database.sql.insert(into: "ml_job_logs").columns("job_id", "seq", "at", "message")
+            .values(SQLBind(id), SQLBind(Int64(now.timeIntervalSince1970 * 1_000_000) &* 1000 &+ Int64.random(in: 0..<1000)),
+                    SQLBind(Timestamp.string(now)), SQLBind(message))
+            .run()
+    }
+
+    /// The job's log lines after `after` (a `seq`), oldest first: `(seq, line)`.
+    public func logs(id: String, after: Int64 = -1) async throws -> [(seq: Int64, line: String)] {
+        _ = try await get(id: id)
+        return try await database.sql.select().columns("seq", "at", "message").from("ml_job_logs")
+            .where("job_id", .equal, id).where("seq", .greaterThan, after).orderBy("seq").all()
+            .map {
+                (try $0.decode(column: "seq", as: Int64.self),
+                 "\(try $0.decode(column: "at", as: String.self)) \(try $0.decode(column: "message", as: String.self))")
+            }
+    }
+
+    // MARK: Reading
+
+    public func get(id: String) async throws -> MLJob {
+        guard let row = try await database.sql.select().column("*").from("ml_jobs").where("id", .equal, id).first() else {
+            throw NeuroplexError.notFound("job", id: id)
+        }
+        return try Self.job(from: row)
+    }
+
+    /// A page of jobs, newest first, optionally of one status or model.
+    public func list(status: MLJob.Status?, modelId: String?, page: PageRequest) async throws -> Page<MLJob> {
+        var query = database.sql.select().column("*").from("ml_jobs")
+        if let status { query = query.where("status", .equal, status.rawValue) }
+        if let modelId { query = query.where("model_id", .equal, modelId) }
+        if let after = page.after { query = query.where("id", .lessThan, after) }
+        let rows = try await query.orderBy("id", .descending).limit(page.limit + 1).all()
+        let jobs = try rows.prefix(page.limit).map(Self.job(from:))
+        let next = rows.count > page.limit ? jobs.last.map { PageRequest.cursor(after: $0.id) } : nil
+        return Page(items: jobs, nextCursor: next)
+    }
+
+    /// The model's queued or running job, if any.
+    public func activeJob(modelId: String) async throws -> MLJob? {
+        try await database.sql.select().column("*").from("ml_jobs").where("model_id", .equal, modelId)
+            .where("status", .in, ["queued", "running"]).orderBy("id", .descending).limit(1).first()
+            .map(Self.job(from:))
+    }
+
+    /// The model's latest job, if any.
+    public func latestJob(modelId: String) async throws -> MLJob? {
+        try await database.sql.select().column("*").from("ml_jobs").where("model_id", .equal, modelId)
+            .orderBy("id", .descending).limit(1).first().map(Self.job(from:))
+    }
+
+    static func job(from row: any SQLRow) throws -> MLJob {
+        func date(_ column: String) throws -> Date? {
+            try row.decode(column: column, as: String?.self).flatMap(Timestamp.parse)
+        }
+        let metrics = try row.decode(column: "metrics", as: String.self)
+        let parameters = try row.decode(column: "parameters", as: String.self)
+        return MLJob(
+            id: try row.decode(column: "id", as: String.self),
+            type: try row.decode(column: "type", as: String.self),
+            modelId: try row.decode(column: "model_id", as: String.self),
+            datasetId: try row.decode(column: "dataset_id", as: String?.self),
+            status: MLJob.Status(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
+            priority: try row.decode(column: "priority", as: Int.self),
+            progress: .init(
+                current: try row.decode(column: "progress_current", as: Int.self),
+                total: try row.decode(column: "progress_total", as: Int.self),
+                unit: try row.decode(column: "progress_unit", as: String.self)),
+            metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(metrics.utf8))) ?? [:],
+            createdAt: try date("created_at") ?? Date(timeIntervalSince1970: 0),
+            startedAt: try date("started_at"), finishedAt: try date("finished_at"),
+            error: try row.decode(column: "error", as: String?.self),
+            parameters: (try? JSONValue.parse(parameters)) ?? .object([:]))
+    }
+}
+
+extension MLJobs: DatasetUsage {
+    public func activeJobs(usingDataset id: String, in sql: any SQLDatabase) async throws -> [String] {
+        try await sql.select().column("id").from("ml_jobs").where("dataset_id", .equal, id)
+            .where("status", .in, ["queued", "running"]).all()
+            .map { try $0.decode(column: "id", as: String.self) }
+    }
+}
+
+// MARK: Events
+
+/// What happens to models and jobs, for listeners in the process (the serving issue streams them over WebSocket).
+public enum MLEvent: Sendable, Equatable {
+    case jobProgress(jobId: String, modelId: String, current: Int, total: Int, metrics: [String: Double])
+    case jobFinished(jobId: String, modelId: String, status: MLJob.Status)
+    case versionCreated(modelId: String, version: Int)
+    case validated(modelId: String, version: Int, metrics: [String: Double], passed: Bool?)
+}
+
+/// A small typed event bus: every subscriber gets every event published after it subscribed. A slow subscriber
+/// loses the oldest events past its buffer rather than holding up the publisher.
+public final class MLEventBus: Sendable {
+    private let subscribers = Mutex<[UInt64: AsyncStream<MLEvent>.Continuation]>([:])
+    private let nextID = Atomic<UInt64>(0)
+
+    public init() {}
+
+    /// The events from now on; ends when the caller stops iterating.
+    public func subscribe(buffer: Int = 1024) -> AsyncStream<MLEvent> {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let (stream, continuation) = AsyncStream<MLEvent>.makeStream(bufferingPolicy: .bufferingNewest(buffer))
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        subscribers.withLock { $0[id] = continuation }
+        return stream
+    }
+
+    public func publish(_ event: MLEvent) {
+        for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+    }
+}

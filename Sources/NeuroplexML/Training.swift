@@ -1,0 +1,403 @@
+public import Foundation
+public import Logging
+public import NeuroplexCore
+import Synchronization
+
+/// Training and validation: turns a queued job into a model version, and measures a version on held-out rows.
+///
+/// ```swift
+/// let training = MLTraining(registry: registry, jobs: jobs, datasets: datasets, events: events, logger: logger)
+/// let job = try await training.submit(modelId: model.id, datasetId: dataset.id)
+/// // a worker (`runWorker()`) claims and runs it
+/// ```
+public struct MLTraining: Sendable {
+    public let registry: ModelRegistry
+    public let jobs: MLJobs
+    public let datasets: Datasets
+    public let events: MLEventBus
+    let logger: Logger
+
+    public init(registry: ModelRegistry, jobs: MLJobs, datasets: Datasets, events: MLEventBus, logger: Logger) {
+        self.registry = registry
+        self.jobs = jobs
+        self.datasets = datasets
+        self.events = events
+        self.logger = logger
+    }
+
+    // MARK: Submitting
+
+    /// Queues a training run of the model on the dataset.
+    /// - Throws: `not_found` (model or dataset), `invalid_hyperparameter`, `validation_failed`.
+    public func submit(
+        modelId: String, datasetId: String, hyperparameters: [String: JSONValue]?, split: JSONValue?, priority: Int?
+    ) async throws -> MLJob {
+        let model = try await registry.get(id: modelId)
+        let dataset = try await datasets.get(id: datasetId)
+        let learner = try Learners.learner(model.algorithm)
+        let merged = model.hyperparameters.merging(hyperparameters ?? [:]) { _, new in new }
+        try ModelRegistry.check(learner, task: model.task, hyperparameters: merged)
+        if let split { _ = try Self.decodeSplit(split) }
+        let label = model.label ?? dataset.label
+        if model.task != .anomaly {
+            guard let label else {
+                throw NeuroplexError.invalid("label", "the model and the dataset name no label column to learn")
+            }
+            guard dataset.columns.contains(where: { $0.name == label }) else {
+                throw NeuroplexError(.invalidInput, code: "unknown_column", "dataset '\(datasetId)' has no column '\(label)'", field: "label")
+            }
+        }
+        let priority = priority ?? 5
+        guard (0...100).contains(priority) else { throw NeuroplexError.invalid("priority", "priority must be 0–100") }
+        var parameters: [String: JSONValue] = ["hyperparameters": .object(merged)]
+        if let split { parameters["split"] = split }
+        let job = try await jobs.enqueue(
+            type: "train", modelId: modelId, datasetId: datasetId, priority: priority, parameters: .object(parameters))
+        return job
+    }
+
+    static func decodeSplit(_ value: JSONValue) throws -> SplitOptions {
+        do {
+            return try JSONDecoder().decode(SplitOptions.self, from: Data(value.bytes))
+        } catch let error as NeuroplexError {
+            throw error
+        } catch {
+            throw NeuroplexError.invalid("split", "split must be {validation?, test?, seed?, stratify?, orderBy?}", kind: .badRequest)
+        }
+    }
+
+    // MARK: Workers
+
+    /// Claims and runs jobs until cancelled. A job running at cancellation (shutdown) goes back to the queue.
+    public func runWorker(pollInterval: Duration = .milliseconds(200)) async {
+        while !Task.isCancelled {
+            do {
+                if let job = try await jobs.claim() {
+                    await execute(job)
+                } else {
+                    try await Task.sleep(for: pollInterval)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("the job worker failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Runs one claimed job: the training in a child task, beside a heartbeat that writes its progress and stops
+    /// it when the job's row says it was cancelled.
+    func execute(_ job: MLJob) async {
+        let state = JobState()
+        try? await jobs.log(job.id, "started")
+        let work = Task { try await train(job, state: state) }
+        jobs.registerRunning(job.id) {
+            state.cancelledByUser.store(true, ordering: .relaxed)
+            work.cancel()
+        }
+        defer { jobs.unregisterRunning(job.id) }
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+                // Not cancelled with the heartbeat: lines taken from the buffer are always written.
+                await Task { await flush(job, state) }.value
+                if let running = try? await jobs.report(job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 }),
+                    !running
+                {
+                    state.cancelledByUser.store(true, ordering: .relaxed)
+                    work.cancel()
+                    return
+                }
+            }
+        }
+        let result = await withTaskCancellationHandler {
+            await work.result
+        } onCancel: {
+            work.cancel()
+        }
+        heartbeat.cancel()
+        _ = await heartbeat.result
+        // Recorded in a task of its own: at shutdown this worker's task is cancelled, and the database calls that
+        // put the job back in the queue must still run.
+        let cancelled = work.isCancelled
+        await Task { await record(job, state, result, cancelled: cancelled) }.value
+    }
+
+    private func record(
+        _ job: MLJob, _ state: JobState, _ result: Result<MLModelVersion, any Error>, cancelled: Bool
+    ) async {
+        await flush(job, state)
+        // The last round's progress, which the heartbeat may not have written yet.
+        _ = try? await jobs.report(
+            job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 })
+        do {
+            switch result {
+            case .success(let version):
+                try await jobs.finish(job.id, status: .succeeded, metrics: version.metrics)
+                try await jobs.log(job.id, "succeeded: version \(version.version)")
+                events.publish(.versionCreated(modelId: job.modelId, version: version.version))
+                events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
+            case .failure(let error) where error is CancellationError || cancelled:
+                if state.cancelledByUser.load(ordering: .relaxed) {
+                    try await jobs.log(job.id, "stopped after cancellation")
+                } else {
+                    try await jobs.requeue(job.id, reason: "the server is shutting down")
+                }
+            case .failure(let error):
+                let message = (error as? NeuroplexError)?.message ?? "\(error)"
+                try await jobs.finish(job.id, status: .failed, error: message)
+                try await jobs.log(job.id, "failed: \(message)")
+                events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
+            }
+        } catch {
+            logger.error("could not record the end of a job", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    private func flush(_ job: MLJob, _ state: JobState) async {
+        let lines = state.log.withLock { lines in
+            defer { lines.removeAll() }
+            return lines
+        }
+        for line in lines { try? await jobs.log(job.id, line) }
+    }
+
+    /// Progress and log lines of a running job, written by the learner's callback and read by the heartbeat.
+    final class JobState: Sendable {
+        let progress = Mutex(MLJob.Progress(current: 0, total: 0, unit: "rounds"))
+        let metrics = Mutex<[String: Double]>([:])
+        let log = Mutex<[String]>([])
+        let cancelledByUser = Atomic<Bool>(false)
+    }
+
+    // MARK: Training
+
+    /// The rows of a dataset with its label and split, prepared as a version sees them.
+    struct Prepared {
+        var table: DataTable
+        var label: LabelEncoding?
+        var split: SplitOptions
+        var parts: (train: [Int], validation: [Int], test: [Int])
+    }
+
+    /// Reads the dataset and splits it. Classes are the label's distinct values, sorted.
+    func prepare(datasetId: String, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) async throws -> Prepared {
+        let dataset = try await datasets.get(id: datasetId)
+        let url = try await datasets.fileURL(id: datasetId)
+        let table = try DataTable.read(url, format: dataset.format)
+        var label: LabelEncoding?
+        var classIndices: [Int]?
+        if let labelColumn {
+            let index = try table.column(labelColumn)
+            if task == .classification || task == .anomaly {
+                let names = classes ?? Set(table.rows.compactMap { $0[index] }).sorted()
+                label = LabelEncoding(column: labelColumn, classes: names)
+                let lookup = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+                classIndices = table.rows.map { $0[index].flatMap { lookup[$0] } ?? -1 }
+            } else {
+                label = LabelEncoding(column: labelColumn, classes: nil)
+            }
+        }
+        let parts = try split.split(table, classes: task == .classification ? classIndices : nil)
+        return Prepared(table: table, label: label, split: split, parts: parts)
+    }
+
+    func train(_ job: MLJob, state: JobState) async throws -> MLModelVersion {
+        let started = ContinuousClock.now
+        let model = try await registry.get(id: job.modelId)
+        guard let datasetId = job.datasetId else { throw NeuroplexError.invalid("datasetId", "the job names no dataset") }
+        let dataset = try await datasets.get(id: datasetId)
+        let learner = try Learners.learner(model.algorithm)
+        let hyperparameters: [String: JSONValue] = {
+            if case .object(let values)? = job.parameters["hyperparameters"] { return values }
+            return model.hyperparameters
+        }()
+        let split = try job.parameters["split"].map(Self.decodeSplit) ?? SplitOptions()
+        let labelColumn = model.label ?? dataset.label
+        state.log.withLock { $0.append("reading dataset \(datasetId) (\(dataset.rows) rows)") }
+        let prepared = try await prepare(
+            datasetId: datasetId, task: model.task, labelColumn: model.task == .anomaly ? labelColumn : labelColumn,
+            split: split)
+        try Task.checkCancellation()
+        var exclude: Set<String> = []
+        if let labelColumn { exclude.insert(labelColumn) }
+        if let orderBy = split.orderBy { exclude.insert(orderBy) }
+        var options = model.preprocessing ?? PreprocessingOptions()
+        if options.features == nil, let features = model.features { options.features = features }
+        let types = Dictionary(dataset.columns.map { ($0.name, $0.type) }, uniquingKeysWith: { first, _ in first })
+
+        var trainRows = prepared.parts.train
+        var trainLabels: [Double] = []
+        var validationRows = prepared.parts.validation
+        var validationLabels: [Double] = []
+        if let label = prepared.label, model.task != .anomaly {
+            (trainRows, trainLabels) = try label.encode(prepared.table, rows: trainRows)
+            (validationRows, validationLabels) = try label.encode(prepared.table, rows: validationRows)
+        } else {
+            trainLabels = [Double](repeating: 0, count: trainRows.count)
+            validationLabels = [Double](repeating: 0, count: validationRows.count)
+        }
+        let fitted = try FittedPreprocessing.fit(
+            prepared.table, rows: trainRows, columnTypes: types, exclude: exclude, options: options)
+        for dropped in fitted.dropped { state.log.withLock { $0.append("column '\(dropped.name)' dropped: \(dropped.reason)") } }
+        let trainFeatures = try fitted.transform(prepared.table, rows: trainRows)
+        let validationFeatures = try fitted.transform(prepared.table, rows: validationRows)
+        let classCount = model.task == .classification ? (prepared.label?.classes?.count ?? 0) : 0
+        state.log.withLock {
+            $0.append("training \(model.algorithm) on \(trainRows.count) rows × \(fitted.featureNames.count) features; validating on \(validationRows.count), testing on \(prepared.parts.test.count)")
+        }
+        let jobId = job.id, modelId = job.modelId, events = events
+        let progress: LearnerProgress = { current, total, metrics in
+            state.progress.withLock { $0 = .init(current: current, total: total, unit: "rounds") }
+            state.metrics.withLock { $0 = metrics }
+            let every = max(1, total / 100)
+            if current == 1 || current == total || current % every == 0 {
+                let scores = metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.5f", $0.value))" }
+                state.log.withLock { $0.append("round \(current)/\(total) \(scores.joined(separator: " "))") }
+            }
+            events.publish(.jobProgress(jobId: jobId, modelId: modelId, current: current, total: total, metrics: metrics))
+        }
+        let trained = try await learner.train(
+            features: trainFeatures, labels: trainLabels, classCount: classCount, task: model.task,
+            hyperparameters: hyperparameters,
+            validation: validationRows.isEmpty ? nil : (features: validationFeatures, labels: validationLabels),
+            progress: progress)
+        try Task.checkCancellation()
+        let (bytes, mediaType) = try trained.artifact()
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        let metrics = state.metrics.withLock { $0 }
+        let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]
+        let label = prepared.label
+        let version = try await registry.addVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
+            MLModelVersion(
+                modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
+                hyperparameters: hyperparameters, preprocessing: fitted, label: label,
+                features: fitted.featureNames, datasetId: datasetId, datasetSha256: dataset.sha256, split: split,
+                rows: rowCounts,
+                metrics: metrics, validation: nil, artifact: artifact, trainingSeconds: seconds, jobId: jobId,
+                createdAt: now)
+        }
+        logger.info("model version created", metadata: ["model.id": "\(model.id)", "model.version": "\(version.version)"])
+        return version
+    }
+
+    // MARK: Import
+
+    /// Stores a model trained elsewhere (an XGBoost JSON or UBJSON file) as the model's next version. Its features
+    /// are the named numeric columns, taken as they are (no scaling; a missing cell is XGBoost's missing value).
+    /// - Parameters:
+    ///   - classes: for classification, the class names in the model's index order (default `0`, `1`, ...).
+    /// - Throws: `invalid_model` (422) when XGBoost cannot read the file or its objective does not fit the task.
+    public func importModel(modelId: String, artifact: [UInt8], features: [String], classes: [String]?) async throws -> MLModelVersion {
+        let model = try await registry.get(id: modelId)
+        guard model.algorithm == XGBoostLearner.algorithm || model.algorithm == RandomForestLearner.algorithm else {
+            throw NeuroplexError(
+                .badRequest, code: TrainingCodes.unsupportedAlgorithm,
+                "only XGBoost models (algorithm xgboost or random_forest) can be imported", field: "algorithm")
+        }
+        guard !features.isEmpty, Set(features).count == features.count else {
+            throw NeuroplexError.invalid("features", "name each feature once, in the model's order", kind: .badRequest)
+        }
+        let loaded = try XGBoostModel(artifact: artifact)
+        guard loaded.task == model.task else {
+            throw NeuroplexError(
+                .invalidInput, code: TrainingCodes.invalidModel,
+                "the file's objective \(loaded.objective) is \(loaded.task.rawValue), but the model learns \(model.task.rawValue)")
+        }
+        var label: LabelEncoding?
+        if model.task == .classification {
+            let names = classes ?? (0..<loaded.classCount).map(String.init)
+            guard names.count == loaded.classCount else {
+                throw NeuroplexError.invalid(
+                    "classes", "the model has \(loaded.classCount) classes but \(names.count) names were given", kind: .badRequest)
+            }
+            label = LabelEncoding(column: model.label ?? "label", classes: names)
+        } else {
+            label = LabelEncoding(column: model.label ?? "label", classes: nil)
+        }
+        var options = PreprocessingOptions()
+        options.standardize = false
+        let fitted = FittedPreprocessing(
+            options: options,
+            columns: features.map { .init(name: $0, kind: .numeric, fill: nil, center: 0, scale: 1) },
+            dropped: [], featureNames: features)
+        let mediaType = artifact.first == UInt8(ascii: "{") ? "application/json" : "application/ubjson"
+        let encoding = label
+        let version = try await registry.addVersion(modelId: modelId, artifact: artifact, mediaType: mediaType) { number, info, now in
+            MLModelVersion(
+                modelId: modelId, version: number, algorithm: model.algorithm, task: model.task, hyperparameters: [:],
+                preprocessing: fitted, label: encoding, features: features, datasetId: nil, datasetSha256: nil, split: nil,
+                rows: [:], metrics: [:], validation: nil, artifact: info, trainingSeconds: 0, jobId: nil, createdAt: now)
+        }
+        events.publish(.versionCreated(modelId: modelId, version: version.version))
+        return version
+    }
+
+    // MARK: Validation
+
+    /// Measures a version on its held-out test split, or on all rows of another dataset; stores the result on the
+    /// version. With `minimum` (metric → lowest acceptable value) the result says whether the version passed.
+    public func validate(
+        modelId: String, version reference: String?, datasetId: String?, minimum: [String: Double]?
+    ) async throws -> JSONValue {
+        let version: MLModelVersion
+        if let reference {
+            version = try await registry.version(modelId: modelId, reference: reference)
+        } else if let latest = try await registry.latestVersion(modelId: modelId) {
+            version = latest
+        } else {
+            _ = try await registry.get(id: modelId)
+            throw NeuroplexError(.conflict, code: "no_version", "model '\(modelId)' has no trained version yet")
+        }
+        let learner = try Learners.learner(version.algorithm)
+        let model = try learner.load(Array(try registry.artifact(of: version)))
+        let source = datasetId ?? version.datasetId
+        guard let source else { throw NeuroplexError.invalid("datasetId", "name a dataset to validate on") }
+        let split = version.split ?? SplitOptions()
+        let prepared = try await prepare(
+            datasetId: source, task: version.task, labelColumn: version.label?.column, split: split,
+            classes: version.label?.classes)
+        var rows = datasetId == nil ? prepared.parts.test : Array(prepared.table.rows.indices)
+        var labels: [Double] = []
+        if let label = prepared.label {
+            (rows, labels) = try label.encode(prepared.table, rows: rows)
+        }
+        guard !rows.isEmpty else { throw NeuroplexError.invalid("datasetId", "there are no labelled rows to validate on") }
+        let features = try version.preprocessing.transform(prepared.table, rows: rows)
+        let predictions = try model.predict(features)
+        var result: [String: JSONValue]
+        switch version.task {
+        case .classification:
+            result = ValidationMetrics.classification(
+                probabilities: predictions, labels: labels.map { Int($0) }, classes: version.label?.classes ?? [])
+        case .regression:
+            result = ValidationMetrics.regression(predictions: predictions.map { $0.first ?? 0 }, targets: labels)
+        case .anomaly:
+            result = ValidationMetrics.anomaly(scores: predictions.map { $0.first ?? 0 }, labels: labels.map { Int($0) }, classes: version.label?.classes ?? [])
+        }
+        result["rows"] = .int(Int64(rows.count))
+        result["version"] = .int(Int64(version.version))
+        result["datasetId"] = .string(source)
+        result["split"] = .string(datasetId == nil ? "test" : "all")
+        var passed: Bool?
+        if let minimum, !minimum.isEmpty {
+            var failures: [JSONValue] = []
+            for (metric, threshold) in minimum.sorted(by: { $0.key < $1.key }) {
+                let value = result[metric]?.numberValue
+                if value == nil || value! < threshold {
+                    failures.append(.string("\(metric) \(value.map { String(format: "%.4f", $0) } ?? "missing") < \(threshold)"))
+                }
+            }
+            passed = failures.isEmpty
+            result["passed"] = .bool(failures.isEmpty)
+            result["failures"] = .array(failures)
+        }
+        let document = JSONValue.object(result)
+        try await registry.setValidation(modelId: modelId, version: version.version, document)
+        var summary: [String: Double] = [:]
+        for (key, value) in result { if let number = value.numberValue, case .double = value { summary[key] = number } }
+        events.publish(.validated(modelId: modelId, version: version.version, metrics: summary, passed: passed))
+        return document
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+import NeuroplexCore
+import NeuroplexML
+import NeuroplexStorage
+import NeuroplexTestSupport
+import SQLKit
+import Testing
+
+/// The registry, queue and trainer over a fresh database, with one worker running.
+struct TrainingBench {
+    let catalogue: Catalogue
+    let training: MLTraining
+
+    init(_ engine: Database.Engine) async throws {
+        let location = try await makeDatabaseLocation(engine)
+        let database = try await Database.open(location, logger: quietLogger)
+        try await database.migrate(MLMigrations.all, logger: quietLogger)
+        let blobs = try BlobStore(directory: location.dataDirectory + "/blobs")
+        let events = MLEventBus()
+        let jobs = MLJobs(database: database, events: events, logger: quietLogger)
+        let datasets = Datasets(database: database, blobs: blobs, usage: jobs, logger: quietLogger)
+        catalogue = Catalogue(datasets: datasets, database: database, blobDirectory: location.dataDirectory + "/blobs")
+        training = MLTraining(
+            registry: ModelRegistry(database: database, blobs: blobs, logger: quietLogger), jobs: jobs,
+            datasets: datasets, events: events, logger: quietLogger)
+    }
+
+    /// Polls the job until it ends or the deadline passes.
+    func wait(_ id: String, seconds: Double = 60) async throws -> MLJob {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            let job = try await training.jobs.get(id: id)
+            if job.status.isFinished { return job }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await training.jobs.get(id: id)
+    }
+
+    /// Stops the worker (a job it runs goes back to the queue) and closes the database.
+    func close(_ worker: Task<Void, Never>? = nil) async {
+        worker?.cancel()
+        await worker?.value
+        await catalogue.database.close()
+    }
+
+    func waitUntilRunning(_ id: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, try await training.jobs.get(id: id).status == .queued {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// A CSV like the acceptance data: numeric features, a categorical one with gaps, an id column, a binary label.
+func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
+    let points = Synthetic.points(rows * 2, seed: seed)
+    var text = "id,f1,f2,proto,label\n"
+    for row in 0..<rows {
+        let (f1, f2) = points[row]
+        let proto = ["tcp", "udp", "icmp"][Int((points[rows + row].0 + 1) * 1.5) % 3]
+        let score = f1 + 2 * f2 + (proto == "icmp" ? 1 : 0)
+        let protoCell = row % 17 == 0 ? "" : proto
+        text += "r\(row),\(f1),\(f2),\(protoCell),\(score > 0.5 ? "attack" : "benign")\n"
+    }
+    return text
+}
+
+@Suite struct TrainingTests {
+    @Test(arguments: TestEngines.all) func trainingCreatesAVersionThatValidatesWell(_ engine: Database.Engine) async throws {
+        let bench = try await TrainingBench(engine)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 1500)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "gbdt", task: .classification, algorithm: "xgboost", hyperparameters: ["max_depth": 4]))
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let submitted = try await bench.training.submit(
+            modelId: model.id, datasetId: dataset.id, hyperparameters: ["n_estimators": 50], split: nil, priority: nil)
+        let job = try await bench.wait(submitted.id)
+        #expect(job.status == .succeeded, "\(job.error ?? "")")
+        #expect(job.progress.current == 50 && job.progress.total == 50)
+        #expect(job.startedAt != nil && job.finishedAt != nil)
+        let logs = try await bench.training.jobs.logs(id: job.id).map(\.line)
+        #expect(logs.contains { $0.contains("round 50/50") }, "\(logs)")
+        #expect(logs.contains { $0.contains("'id' dropped") })
+
+        let version = try await bench.training.registry.version(modelId: model.id, reference: "1")
+        #expect(version.datasetSha256 == dataset.sha256)
+        #expect(version.features.contains("proto=icmp") && !version.features.contains("id"))
+        #expect(version.rows["test"] ?? 0 > 200)
+        let result = try await bench.training.validate(modelId: model.id, version: nil, datasetId: nil, minimum: ["f1": 0.5])
+        #expect((result["accuracy"]?.numberValue ?? 0) > 0.9)
+        #expect(result["rocAuc"] != nil && result["confusionMatrix"]?["labels"] == ["attack", "benign"])
+        #expect(result["passed"] == true)
+        let stored = try await bench.training.registry.version(modelId: model.id, reference: "1")
+        #expect(stored.validation == result)
+
+        try await bench.training.registry.setAlias(modelId: model.id, alias: "champion", version: 1)
+        #expect(try await bench.training.registry.version(modelId: model.id, reference: "champion").version == 1)
+        await bench.close(worker)
+    }
+
+    @Test func cancellingARunningJobStopsItWithinASecond() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 3000)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "slow", task: .classification, algorithm: "xgboost"))
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let job = try await bench.training.submit(
+            modelId: model.id, datasetId: dataset.id,
+            hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001], split: nil, priority: nil)
+        try await bench.waitUntilRunning(job.id)
+        let start = ContinuousClock.now
+        _ = try await bench.training.jobs.cancel(id: job.id)
+        // The row says cancelled at once; the worker must also stop and free itself for the next job.
+        let next = try await bench.training.submit(
+            modelId: model.id, datasetId: dataset.id, hyperparameters: ["n_estimators": 5], split: nil, priority: nil)
+        try await bench.waitUntilRunning(next.id)
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(try await bench.training.jobs.get(id: job.id).status == .cancelled)
+        #expect(try await bench.wait(next.id).status == .succeeded)
+        await bench.close(worker)
+    }
+
+    @Test func theHigherPriorityJobRunsFirst() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let low = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 1)
+        let high = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 9)
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let lowJob = try await bench.wait(low.id), highJob = try await bench.wait(high.id)
+        #expect(highJob.startedAt! <= lowJob.startedAt!)
+        #expect(try await bench.training.registry.versions(modelId: model.id, page: .init(limit: nil, cursor: nil)).items.count == 2)
+        await bench.close(worker)
+    }
+
+    @Test func raisingAQueuedJobsPriorityRunsItFirst() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let first = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
+        let second = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
+        #expect(try await bench.training.jobs.setPriority(id: second.id, 50).priority == 50)
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let a = try await bench.wait(first.id), b = try await bench.wait(second.id)
+        #expect(b.startedAt! <= a.startedAt!)
+        await #expect(throws: NeuroplexError.self) { _ = try await bench.training.jobs.setPriority(id: first.id, 1) }
+        await bench.close(worker)
+    }
+
+    @Test func aModelTrainedElsewhereIsImportedAsAVersionAndValidates() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let points = Synthetic.points(1000, seed: 5)
+        let labels = Synthetic.binary(points)
+        let trained = try await XGBoostLearner.train(
+            features: Synthetic.matrix(points), labels: labels, classCount: 2, task: .classification,
+            hyperparameters: ["n_estimators": 30], validation: nil) { _, _, _ in }
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "imported", task: .classification, algorithm: "xgboost", label: "label"))
+        let version = try await bench.training.importModel(
+            modelId: model.id, artifact: try trained.artifact().bytes, features: ["x", "y"], classes: ["no", "yes"])
+        #expect(version.version == 1 && version.features == ["x", "y"])
+        var csv = "x,y,label\n"
+        for (point, label) in zip(Synthetic.points(300, seed: 6), Synthetic.binary(Synthetic.points(300, seed: 6))) {
+            csv += "\(point.0),\(point.1),\(label == 1 ? "yes" : "no")\n"
+        }
+        let dataset = try await bench.catalogue.upload(csv).dataset
+        let result = try await bench.training.validate(modelId: model.id, version: "1", datasetId: dataset.id, minimum: nil)
+        #expect((result["accuracy"]?.numberValue ?? 0) > 0.9)
+        await #expect(throws: NeuroplexError.self) {
+            _ = try await bench.training.importModel(modelId: model.id, artifact: Array("{}".utf8), features: ["x"], classes: nil)
+        }
+        await bench.close()
+    }
+
+    @Test func progressVersionsAndValidationsArePublishedOnTheEventBus() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let events = bench.training.events.subscribe()
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 3]))
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        var seen: [MLEvent] = []
+        for await event in events {
+            seen.append(event)
+            if case .jobFinished = event { break }
+        }
+        _ = try await bench.training.validate(modelId: model.id, version: nil, datasetId: nil, minimum: ["accuracy": 0.5])
+        for await event in events {
+            seen.append(event)
+            break
+        }
+        let progress = seen.compactMap { event -> Int? in
+            if case .jobProgress(let id, _, let current, _, _) = event, id == job.id { return current }
+            return nil
+        }
+        #expect(progress == [1, 2, 3])
+        #expect(seen.contains(.versionCreated(modelId: model.id, version: 1)))
+        #expect(seen.contains(.jobFinished(jobId: job.id, modelId: model.id, status: .succeeded)))
+        #expect(seen.contains { if case .validated(model.id, 1, _, true) = $0 { return true } else { return false } })
+        await bench.close(worker)
+    }
+
+    @Test func aJobLeftRunningIsRequeuedAtStart() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost"))
+        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        // As if a server claimed it and died.
+        try await bench.catalogue.database.sql.update("ml_jobs").set("status", to: "running").where("id", .equal, job.id).run()
+        try await bench.training.jobs.recoverOrphans(policy: .requeue)
+        #expect(try await bench.training.jobs.get(id: job.id).status == .queued)
+        try await bench.catalogue.database.sql.update("ml_jobs").set("status", to: "running").where("id", .equal, job.id).run()
+        try await bench.training.jobs.recoverOrphans(policy: .fail)
+        let failed = try await bench.training.jobs.get(id: job.id)
+        #expect(failed.status == .failed && failed.error?.contains("server stopped") == true)
+        await bench.close()
+    }
+
+    @Test func registryRefusesDuplicatesUnknownAlgorithmsAndBadHyperparameters() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let registry = bench.training.registry
+        _ = try await registry.create(MLModelDraft(name: "a", task: .classification, algorithm: "xgboost"))
+        await #expect(throws: NeuroplexError(.conflict, code: "name_taken", "a model named 'a' already exists", field: "name")) {
+            try await registry.create(MLModelDraft(name: "a", task: .classification, algorithm: "xgboost"))
+        }
+        do {
+            _ = try await registry.create(MLModelDraft(name: "b", task: .anomaly, algorithm: "kmeans"))
+            Issue.record("kmeans is not registered on this branch")
+        } catch let error as NeuroplexError {
+            #expect(error.code.rawValue == "unsupported_algorithm")
+        }
+        do {
+            _ = try await registry.create(
+                MLModelDraft(name: "c", task: .classification, algorithm: "xgboost", hyperparameters: ["bogus_param": 1]))
+            Issue.record("bogus_param was accepted")
+        } catch let error as NeuroplexError {
+            #expect(error.code.rawValue == "invalid_hyperparameter" && error.message.contains("bogus_param"))
+        }
+        await bench.close()
+    }
+}
+
+@Suite struct PreprocessingTests {
+    let table = DataTable(
+        header: ["id", "age", "city", "when", "label"],
+        rows: [
+            ["1", "10", "paris", "2024-01-03", "a"],
+            ["2", nil, "rome", "2024-01-01", "b"],
+            ["3", "30", nil, "2024-01-02", "a"],
+            ["4", "40", "paris", "2024-01-04", "b"],
+        ])
+    let types: [String: ColumnType] = ["id": .integer, "age": .integer, "city": .categorical, "when": .datetime, "label": .categorical]
+
+    @Test func fitsImputesStandardisesAndOneHotEncodes() throws {
+        let fitted = try FittedPreprocessing.fit(table, rows: [0, 1, 2, 3], columnTypes: types, exclude: ["label"], options: .init())
+        #expect(fitted.featureNames == ["age", "city=paris", "city=rome"])
+        #expect(fitted.dropped.map(\.name) == ["id", "when"])
+        let matrix = try fitted.transform(table, rows: [1, 2])
+        // A missing age is the mean (80/3), which standardises to 0; a missing city is the most frequent (paris).
+        #expect(abs(matrix[0, 0]) < 1e-9)
+        #expect(matrix[1, 1] == 1 && matrix[1, 2] == 0)
+        let unseen = DataTable(header: table.header, rows: [["9", "20", "oslo", "2024-01-05", "a"]])
+        let row = try fitted.transform(unseen, rows: [0])
+        #expect(row[0, 1] == 0 && row[0, 2] == 0)
+        let decoded = try JSONDecoder().decode(FittedPreprocessing.self, from: JSONEncoder().encode(fitted))
+        #expect(decoded == fitted)
+    }
+
+    @Test func medianConstantAndOrdinal() throws {
+        var options = PreprocessingOptions()
+        options.impute = .constant
+        options.fillValue = -1
+        options.standardize = false
+        options.categorical = .ordinal
+        let fitted = try FittedPreprocessing.fit(table, rows: [0, 1, 2, 3], columnTypes: types, exclude: ["label"], options: options)
+        let matrix = try fitted.transform(table, rows: [1, 3])
+        #expect(matrix[0, 0] == -1 && matrix[1, 0] == 40)
+        #expect(matrix[0, 1] == 1 && matrix[1, 1] == 0)
+    }
+
+    @Test func splitsAreStratifiedReproducibleOrTimeOrdered() throws {
+        let rows = (0..<1000).map { [String($0), $0 % 4 == 0 ? "x" : "y"] as [String?] }
+        let big = DataTable(header: ["t", "label"], rows: rows)
+        let classes = rows.map { $0[1] == "x" ? 0 : 1 }
+        let options = SplitOptions()
+        let first = try options.split(big, classes: classes), second = try options.split(big, classes: classes)
+        #expect(first.test == second.test)
+        #expect(first.train.count + first.validation.count + first.test.count == 1000)
+        let share = Double(first.test.filter { classes[$0] == 0 }.count) / Double(first.test.count)
+        #expect(abs(share - 0.25) < 0.02)
+        var timed = SplitOptions()
+        timed.orderBy = "t"
+        let ordered = try timed.split(big, classes: nil)
+        #expect(ordered.train.max()! < ordered.validation.min()! && ordered.validation.max()! < ordered.test.min()!)
+    }
+}
+
+@Suite struct ValidationMetricsTests {
+    @Test func binaryMetricsMatchHandComputedValues() {
+        let probabilities: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
+        let result = ValidationMetrics.classification(probabilities: probabilities, labels: [0, 1, 1, 0], classes: ["no", "yes"])
+        #expect(result["accuracy"] == .double(0.5))
+        #expect(result["precision"] == .double(0.5) && result["recall"] == .double(0.5))
+        #expect(result["rocAuc"] == .double(0.75))
+        #expect(result["confusionMatrix"]?["matrix"] == [[1, 1], [1, 1]])
+    }
+
+    @Test func regressionMetrics() {
+        let result = ValidationMetrics.regression(predictions: [1, 2, 3], targets: [1, 2, 4])
+        #expect(result["mae"] == .double(1.0 / 3))
+        #expect(abs((result["r2"]?.numberValue ?? 0) - (1 - 1 / (14.0 / 3))) < 1e-9)
+    }
+}
+
+extension Catalogue {
+    init(datasets: Datasets, database: Database, blobDirectory: String) {
+        self.datasets = datasets
+        self.database = database
+        self.blobDirectory = blobDirectory
+    }
+}

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import sklearn
 import xgboost
+from sklearn.cluster import KMeans
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -65,6 +67,26 @@ def xgboost_classifier(name, train_csv, test_csv):
     return timed_fit(xgboost.XGBClassifier(n_estimators=100, random_state=SEED, n_jobs=0), train_csv, test_csv)
 
 
+def unsupervised(train_csv, test_csv):
+    """k-means (k = the class count, on standardised features) and an isolation forest (raw features), with
+    default hyperparameters: k-means' training inertia and the forest's mean anomaly score on the test rows
+    (-score_samples, Neuroplex's sign), each with its median fit time (CSV read included)."""
+    figures = {}
+    start = time.perf_counter()
+    x, y = read(train_csv)
+    scaled = StandardScaler().fit_transform(x)
+    kmeans = KMeans(n_clusters=len(set(y)), random_state=SEED).fit(scaled)
+    figures["sklearn KMeans (standardised, k = classes)"] = {
+        "inertia": float(kmeans.inertia_), "seconds": time.perf_counter() - start}
+    start = time.perf_counter()
+    x, _ = read(train_csv)
+    forest = IsolationForest(random_state=SEED).fit(x)
+    seconds = time.perf_counter() - start
+    figures["sklearn IsolationForest"] = {
+        "mean_test_score": float(-forest.score_samples(read(test_csv)[0]).mean()), "seconds": seconds}
+    return figures
+
+
 RUNNERS = {
     "sklearn LogisticRegression (raw)": sklearn_logistic_raw,
     "sklearn LogisticRegression (standardised)": sklearn_logistic_standardised,
@@ -94,6 +116,12 @@ def main():
             seconds = statistics.median(r[1] for r in runs)
             results.setdefault(name, {})[peer] = {"accuracy": accuracy, "seconds": seconds}
             print(f"{name:<14} {rows:>5} {x.shape[1]:>4} {len(set(y)):>3}  {peer:<44} {accuracy:>8.4f} {seconds:>15.4f}")
+    print(f"{'dataset':<14}  {'unsupervised peer':<44} {'figure':>24} {'fit s':>8}")
+    for name in DATASETS:
+        for peer, figure in unsupervised(f"{args.out}/{name}-train.csv", f"{args.out}/{name}-test.csv").items():
+            results[name][peer] = figure
+            (key, value), = ((k, v) for k, v in figure.items() if k != "seconds")
+            print(f"{name:<14}  {peer:<44} {key + ' ' + format(value, '.4f'):>24} {figure['seconds']:>8.4f}")
     # For the Swift side's parity check (Tests/NeuroplexMLTests/LearnerParityTests.swift).
     with open(f"{args.out}/results.json", "w") as out:
         json.dump(results, out, indent=1)

@@ -278,12 +278,14 @@ public struct IsolationForestModel: TrainedModel {
         let n = features.rows, d = featureCount
         let normaliser = IsolationForestLearner.averagePathLength(sampleSize) * Double(treeCount)
         var scores = [Double](repeating: 0, count: n)
-        features.values.withUnsafeBufferPointer { xs in
-            forest.roots.withUnsafeBufferPointer { roots in
-                forest.feature.withUnsafeBufferPointer { feature in
-                    forest.value.withUnsafeBufferPointer { value in
-                        forest.right.withUnsafeBufferPointer { right in
+        // Checks for cancellation every 1024 rows: scoring the training rows for `contamination` is part of training.
+        try features.values.withUnsafeBufferPointer { xs in
+            try forest.roots.withUnsafeBufferPointer { roots in
+                try forest.feature.withUnsafeBufferPointer { feature in
+                    try forest.value.withUnsafeBufferPointer { value in
+                        try forest.right.withUnsafeBufferPointer { right in
                             for i in 0..<n {
+                                if i & 0x3FF == 0x3FF { try Task.checkCancellation() }
                                 let row = i * d
                                 var total = 0.0
                                 for root in roots {

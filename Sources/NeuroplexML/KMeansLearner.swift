@@ -139,9 +139,9 @@ public struct KMeansLearner: Learner {
                 potential += closest[i]
             }
             for c in 1..<max(k, 1) {
-                try Task.checkCancellation()
                 var bestRow = -1, bestPotential = Double.infinity
                 for _ in 0..<trials {
+                    try Task.checkCancellation()
                     // Draw a row with probability closest[i] / potential (any row if all distances are 0).
                     var row = n - 1
                     if potential > 0 {

@@ -87,12 +87,14 @@ public struct LogisticRegressionLearner: Learner {
             try Task.checkCancellation()
             var loss = 0.0
             for i in 0..<gradient.count { gradient[i] = 0 }
-            features.values.withUnsafeBufferPointer { xs in
-                weights.withUnsafeBufferPointer { w in
-                    classes.withUnsafeBufferPointer { y in
-                        scores.withUnsafeMutableBufferPointer { z in
+            // Cancellation is checked every 4096 rows as well, so that a large matrix cannot delay it by seconds.
+            try features.values.withUnsafeBufferPointer { xs in
+                try weights.withUnsafeBufferPointer { w in
+                    try classes.withUnsafeBufferPointer { y in
+                        try scores.withUnsafeMutableBufferPointer { z in
                             if outputs == 1 {
                                 for i in 0..<n {
+                                    if i & 0xFFF == 0xFFF { try Task.checkCancellation() }
                                     let row = i * d
                                     var score = theta[d]
                                     for j in 0..<d { score += theta[j] * xs[row + j] }
@@ -106,6 +108,7 @@ public struct LogisticRegressionLearner: Learner {
                                 }
                             } else {
                                 for i in 0..<n {
+                                    if i & 0xFFF == 0xFFF { try Task.checkCancellation() }
                                     let row = i * d
                                     var largest = -Double.infinity
                                     for k in 0..<outputs {

@@ -136,6 +136,8 @@ struct LBFGS {
                 previous = trial
                 step *= 2
             }
+            // Still descending after every doubling: take the longest step tried.
+            if !zooming, accepted == nil, previousStep > 0 { accepted = previousStep }
             if zooming {
                 for _ in 0..<maxLineSearchSteps {
                     // The minimum of the quadratic through φ(low), φ'(low) and φ(high), kept inside the bracket.

@@ -60,6 +60,23 @@ struct LogisticRegressionTests {
         }
     }
 
+    @Test("penalty \"none\" and a larger C let the weights grow; a smaller C shrinks them")
+    func regularisation() async throws {
+        var data = SyntheticData(seed: 5)
+        let (x, y) = data.blobs([[-1, 0], [1, 0]], perClass: 200, spread: 1)
+        func weight(_ hyperparameters: [String: JSONValue]) async throws -> Double {
+            let trained = try await train(LogisticRegressionLearner.self, x, y, classCount: 2, task: .classification,
+                                          hyperparameters)
+            return try #require(trained as? LogisticRegressionModel).coefficients(0)[0]
+        }
+        let small = try await weight(["C": 0.001]), standard = try await weight([:])
+        let none = try await weight(["penalty": "none"]), null = try await weight(["penalty": nil])
+        #expect(small > 0 && small < standard && standard < none, "\(small) \(standard) \(none)")
+        #expect(null == none)
+        // With C = 0.001 and 400 rows the penalty dominates: the weight is far below the unpenalised one.
+        #expect(small < none / 2)
+    }
+
     @Test("no features: the unpenalised intercepts reproduce the class frequencies")
     func interceptOnly() async throws {
         let binary = FeatureMatrix(rows: 4, columns: 1, values: [0, 0, 0, 0])

@@ -9,9 +9,9 @@ public enum Learners {
     public static let registered: [String: any Learner.Type] = [
         XGBoostLearner.algorithm: XGBoostLearner.self,
         RandomForestLearner.algorithm: RandomForestLearner.self,
-        // LogisticRegressionLearner.algorithm: LogisticRegressionLearner.self,
-        // KMeansLearner.algorithm: KMeansLearner.self,
-        // IsolationForestLearner.algorithm: IsolationForestLearner.self,
+        LogisticRegressionLearner.algorithm: LogisticRegressionLearner.self,
+        KMeansLearner.algorithm: KMeansLearner.self,
+        IsolationForestLearner.algorithm: IsolationForestLearner.self,
     ]
 
     /// The algorithms the API names, registered or not yet.

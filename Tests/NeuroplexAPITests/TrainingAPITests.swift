@@ -28,7 +28,7 @@ struct TrainingAPITests {
             #expect(bogus.text.contains("bogus_param"))
             expectProblem(
                 try await client.send(
-                    .post, "/ml/models", key: admin, json: #"{"name":"lr","task":"classification","algorithm":"logistic_regression"}"#),
+                    .post, "/ml/models", key: admin, json: #"{"name":"lr","task":"classification","algorithm":"svm"}"#),
                 .badRequest, code: "unsupported_algorithm")
 
             let created = try await client.send(

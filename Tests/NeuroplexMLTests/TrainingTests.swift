@@ -228,8 +228,8 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
             try await registry.create(MLModelDraft(name: "a", task: .classification, algorithm: "xgboost"))
         }
         do {
-            _ = try await registry.create(MLModelDraft(name: "b", task: .anomaly, algorithm: "kmeans"))
-            Issue.record("kmeans is not registered on this branch")
+            _ = try await registry.create(MLModelDraft(name: "b", task: .classification, algorithm: "svm"))
+            Issue.record("an unknown algorithm was accepted")
         } catch let error as NeuroplexError {
             #expect(error.code.rawValue == "unsupported_algorithm")
         }

@@ -1,15 +1,18 @@
 """ML parity peers: exports scikit-learn's bundled classification datasets with one fixed stratified split and
 times the Python peers on them. Run through bench/ml-parity.sh, which provides the venv.
 
-Every runner takes (dataset, train_csv, test_csv, label) and returns (accuracy, seconds) for one run, the seconds
-covering the CSV read and the fit; a new peer (Neuroplex through its API, once training runs there) is one more
-function in RUNNERS.
+Every runner takes (dataset, train_csv, test_csv) and returns (accuracy, seconds) for one run, the seconds
+covering the CSV read and the fit. With NEUROPLEX_URL and NEUROPLEX_KEY set (bench/ml-parity.sh starts a release
+server), Neuroplex's learners run beside them through the API: upload, training job, validation on the test CSV.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+import urllib.request
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -87,11 +90,64 @@ def unsupervised(train_csv, test_csv):
     return figures
 
 
+def api(method, path, body=None, raw=None, content_type="application/json"):
+    """One request to the Neuroplex server named by NEUROPLEX_URL / NEUROPLEX_KEY; the decoded JSON answer."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(os.environ["NEUROPLEX_URL"] + path, data=data, method=method)
+    request.add_header("Authorization", "Bearer " + os.environ["NEUROPLEX_KEY"])
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    with urllib.request.urlopen(request) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+UPLOADED = {}
+
+
+def upload(path):
+    """Uploads a CSV once (the store is content-addressed: a second upload of it would not ingest again) and
+    returns (dataset id, seconds the first upload took: reading, parsing, profiling and storing the file)."""
+    if path not in UPLOADED:
+        with open(path, "rb") as f:
+            body = f.read()
+        start = time.perf_counter()
+        answer = api("POST", f"/ml/datasets/upload?name={os.path.basename(path)}&label={LABEL}", raw=body,
+                     content_type="text/csv")
+        UPLOADED[path] = (answer["id"], time.perf_counter() - start)
+    return UPLOADED[path]
+
+
+def neuroplex(algorithm, hyperparameters):
+    """A Neuroplex learner through the API: the training CSV uploaded (its first upload's time counted in every
+    round), a model trained as a job on all of it (no validation or test split: the test CSV is the held-out
+    part, as for the peers), then validated on the test CSV uploaded as a second dataset."""
+    def run(name, train_csv, test_csv):
+        train_id, ingest = upload(train_csv)
+        test_id, _ = upload(test_csv)
+        model = api("POST", "/ml/models", {"name": f"{name}-{algorithm}-{uuid.uuid4().hex[:8]}",
+                                           "task": "classification", "algorithm": algorithm,
+                                           "hyperparameters": hyperparameters, "label": LABEL})
+        start = time.perf_counter()
+        job = api("POST", f"/ml/models/{model['id']}/train",
+                  {"datasetId": train_id, "split": {"validation": 0, "test": 0}})["jobId"]
+        while (status := api("GET", f"/ml/jobs/{job}")["status"]) in ("queued", "running"):
+            time.sleep(0.002)
+        seconds = time.perf_counter() - start + ingest
+        if status != "succeeded":
+            sys.exit(f"neuroplex {algorithm} on {name}: the job {status}: {api('GET', f'/ml/jobs/{job}')}")
+        accuracy = api("POST", f"/ml/models/{model['id']}/validate", {"datasetId": test_id})["accuracy"]
+        return float(accuracy), seconds
+    return run
+
+
 RUNNERS = {
     "sklearn LogisticRegression (raw)": sklearn_logistic_raw,
     "sklearn LogisticRegression (standardised)": sklearn_logistic_standardised,
     "xgboost XGBClassifier": xgboost_classifier,
 }
+if os.environ.get("NEUROPLEX_URL"):
+    RUNNERS["neuroplex logistic_regression (standardised)"] = neuroplex("logistic_regression", {})
+    RUNNERS["neuroplex xgboost"] = neuroplex("xgboost", {"n_estimators": 100, "random_state": SEED})
 
 
 def main():

@@ -20,4 +20,13 @@ rm -rf "$work" && mkdir -p "$work"
 # seconds, and the native learners are single-threaded too. xgboost keeps its OpenMP threads (n_jobs=0).
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS"
-"$venv/bin/python" bench/ml-parity.py --out "$work" --rounds "${ROUNDS:-5}"
+# Neuroplex beside them: a release server on loopback, pinned to nothing (XGBoost uses both cores, as the peer).
+swift build -c release --product neuroplex >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$(swift build -c release --show-bin-path)/neuroplex" serve --data-dir "$work/data" --port "$port" --resp-port 0 \
+  --log-level warning >"$work/neuroplex.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.05; done
+NEUROPLEX_URL="http://127.0.0.1:$port" NEUROPLEX_KEY=$(cat "$work/data/admin.key") \
+  "$venv/bin/python" bench/ml-parity.py --out "$work" --rounds "${ROUNDS:-5}"

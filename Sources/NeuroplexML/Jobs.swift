@@ -77,6 +77,9 @@ public final class MLJobs: Sendable {
     let events: MLEventBus
     /// Running jobs of this process, by id, so that a cancel stops them at once.
     private let running = Mutex<[String: @Sendable () -> Void]>([:])
+    /// Rung when this process queues a job, so that an idle worker here claims it at once instead of at its next
+    /// poll (jobs queued by other nodes are still found by polling).
+    public let queued = JobSignal()
 
     public init(database: Database, events: MLEventBus, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.database = database
@@ -106,6 +109,7 @@ public final class MLJobs: Sendable {
                 SQLBind(parameters.description), SQLBind(Timestamp.string(now)))
             .run()
         try await log(job.id, "queued with priority \(priority)")
+        queued.ring()
         return job
     }
 
@@ -357,5 +361,72 @@ public final class MLEventBus: Sendable {
 
     public func publish(_ event: MLEvent) {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(event) }
+    }
+}
+
+/// A doorbell for idle workers: `ring` wakes every worker waiting in `wait(after:timeout:)`; a ring between a
+/// worker's look at the queue and its wait is not lost (the generation it saw has moved on).
+public final class JobSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Waits released (timed out or cancelled) before they were registered.
+        var released: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The number of rings so far: read it before looking at the queue, and wait after it.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    public func ring() {
+        let waiting = state.withLock { state in
+            state.generation += 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    /// Returns at the first ring after `generation`, after `timeout`, or when the task is cancelled.
+    public func wait(after generation: UInt64, timeout: Duration) async {
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }  // cancelled: the wait is over
+            self?.release(id)
+        }
+        defer {
+            timer.cancel()
+            // A release that came after the wait ended leaves its id behind; nothing will register it again.
+            state.withLock { _ = $0.released.remove(id) }
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.released.remove(id) != nil || state.generation != generation { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            release(id)
+        }
+    }
+
+    /// Resumes one waiter; one not registered yet returns as soon as it registers.
+    private func release(_ id: UInt64) {
+        let waiter = state.withLock { state in
+            let waiter = state.waiters.removeValue(forKey: id)
+            if waiter == nil { state.released.insert(id) }
+            return waiter
+        }
+        waiter?.resume()
     }
 }

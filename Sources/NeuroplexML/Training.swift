@@ -72,10 +72,13 @@ public struct MLTraining: Sendable {
     public func runWorker(pollInterval: Duration = .milliseconds(200)) async {
         while !Task.isCancelled {
             do {
+                let generation = jobs.queued.generation
                 if let job = try await jobs.claim() {
                     await execute(job)
                 } else {
-                    try await Task.sleep(for: pollInterval)
+                    // Woken at once by a job queued here; other nodes' jobs are found at the next poll.
+                    await jobs.queued.wait(after: generation, timeout: pollInterval)
+                    try Task.checkCancellation()
                 }
             } catch is CancellationError {
                 return

@@ -207,7 +207,7 @@ struct MLJobWorker: Service {
     let index: Int
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await training.runWorker()
         }
     }

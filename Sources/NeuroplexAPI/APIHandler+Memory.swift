@@ -1,5 +1,4 @@
 import Foundation
-import NIOCore
 import NeuroplexCore
 import NeuroplexCRDT
 import NeuroplexMemory
@@ -257,15 +256,12 @@ extension APIHandler {
 
 /// Change streams as Server-Sent Events.
 extension APIHandler {
-    /// Served by the fast route in ``MemoryFastRoutes`` (which writes the feed's buffers straight to the
-    /// connection); this generated-path version answers the same for completeness.
+    /// Served by the fast route in ``MemoryFastRoutes`` (live watches share a feed there); this generated entry
+    /// point, not reached, streams per client.
     func watchMemory(_ input: Operations.WatchMemory.Input) async throws -> Operations.WatchMemory.Output {
-        let pattern = input.query.pattern ?? "*"
-        guard let since = try input.query.since.map({ try Self.position($0) }) else {
-            let reader = watchHub.join(pattern).map { Array(buffer: $0)[...] }.cancelOnGracefulShutdown()
-            return .ok(.init(body: .textEventStream(HTTPBody(reader, length: .unknown, iterationBehavior: .single))))
-        }
-        return .ok(.init(body: .textEventStream(try eventStream(memory, GlobPattern(pattern), since: since))))
+        let since = try input.query.since.map { try Self.position($0) }
+        return .ok(.init(body: .textEventStream(
+            try eventStream(memory, GlobPattern(input.query.pattern ?? "*"), since: since))))
     }
 
     func memoryChanges(_ input: Operations.MemoryChanges.Input) async throws -> Operations.MemoryChanges.Output {
@@ -281,9 +277,17 @@ extension APIHandler {
     /// The watch as SSE frames. A position no longer retained is refused before the stream starts (a 409 rather
     /// than an error event); a watcher that lags gets one `event: error` frame with the problem, then the end.
     func eventStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?) throws -> HTTPBody {
+        HTTPBody(
+            try Self.changeStream(memory, pattern, since: since, frames: changeFrames), length: .unknown,
+            iterationBehavior: .single)
+    }
+
+    /// One client's own stream of change frames (the live watch without `since` shares a feed instead).
+    static func changeStream(_ memory: Memory, _ pattern: GlobPattern, since: UInt64?, frames: ChangeFrameCache) throws
+        -> ServerSentJSON<AsyncThrowingStream<ChangeEvent, any Error>>
+    {
         if let since { _ = try memory.changes(since: since, limit: 1) }
-        let frames = ServerSentJSON(source: memory.watch(pattern, since: since), frame: changeFrames.frame(for:))
-        return HTTPBody(frames, length: .unknown, iterationBehavior: .single)
+        return ServerSentJSON(source: memory.watch(pattern, since: since), frame: frames.frame(for:))
     }
 }
 

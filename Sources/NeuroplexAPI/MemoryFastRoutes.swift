@@ -84,9 +84,8 @@ struct MemoryFastRoutes {
                         throw NeuroplexError(.badRequest, code: .validationFailed, "since must be an integer", field: "since")
                     }
                     guard since >= 0 else { throw NeuroplexError.invalid("since", "since must not be negative") }
-                    _ = try memory.changes(since: UInt64(since), limit: 1)  // refused at once when compacted
-                    let frames = ServerSentJSON(
-                        source: memory.watch(GlobPattern(pattern), since: UInt64(since)), frame: watchHub.frame(for:))
+                    let frames = try APIHandler.changeStream(
+                        memory, GlobPattern(pattern), since: UInt64(since), frames: watchHub.frames)
                     return Response(status: .ok, headers: headers, body: .init(asyncSequence: frames.map { ByteBuffer(bytes: $0) }))
                 }
                 // Live from now: the pattern's shared feed, joined before the answer starts.

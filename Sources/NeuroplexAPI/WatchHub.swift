@@ -13,7 +13,8 @@ import Synchronization
 /// ends with one `watcher_lagged` error frame (it resumes with `since`, which streams on its own).
 final class WatchHub: Sendable {
     private let memory: Memory
-    private let frames: ChangeFrameCache
+    /// Change frames, encoded once for every watcher of this engine.
+    let frames: ChangeFrameCache
     private let behindLimit: Int
     private let feeds = Mutex<[String: Feed]>([:])
 
@@ -33,9 +34,6 @@ final class WatchHub: Sendable {
         }
         return FeedReader(feed: feed, cursor: feed.end, leave: { [weak self] in self?.leave(pattern, feed) })
     }
-
-    /// A change's SSE frame (encoded once for all its watchers).
-    func frame(for event: ChangeEvent) throws -> [UInt8] { try frames.frame(for: event) }
 
     /// How many patterns have a feed (for tests and stats).
     var feedCount: Int { feeds.withLock { $0.count } }

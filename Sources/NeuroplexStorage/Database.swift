@@ -6,6 +6,7 @@ import NeuroplexCore
 import PostgresKit
 public import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// The platform's SQL database: embedded SQLite by default, PostgreSQL when a `postgres://` URL is configured.
 ///
@@ -61,6 +62,9 @@ public final class Database: Sendable {
     private let logger: Logger
     /// The SQLite file (empty for PostgreSQL).
     private let sqlitePath: String
+    /// SQLite: connections kept open between transactions (see `transactionConnection`).
+    private let idleConnections = Mutex<[SQLiteConnection]>([])
+    private let closing = Atomic<Bool>(false)
 
     private init(engine: Engine, sql: any SQLDatabase, backend: Backend, logger: Logger, sqlitePath: String = "") {
         self.engine = engine
@@ -153,22 +157,46 @@ public final class Database: Sendable {
                 try await Self.inTransaction(session, begin: "BEGIN", body)
             }
         case .sqlite:
-            let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
+            let connection = try await transactionConnection()
             do {
                 let session = connection.sql(queryLogLevel: .trace)
-                // No busy handler here: it would wait on one of the few threads that run every SQLite call, and
-                // with as many transactions waiting as there are threads, the one holding the lock could not run
-                // its next statement (a deadlock until the timeout). Waiting for the lock is done below, asleep.
-                try await session.raw("PRAGMA busy_timeout=0").run()
                 try await Self.beginImmediate(session)
                 let result = try await Self.inTransaction(session, begin: nil, body)
-                try await Self.close(connection)
+                try await release(connection)
                 return result
             } catch {
                 try? await Self.close(connection)
                 throw error
             }
         }
+    }
+
+    /// An idle transaction connection, or a new one. Opening one costs a file open and, at its first statement, a
+    /// read of the schema: a few of them are kept open between transactions.
+    private func transactionConnection() async throws -> SQLiteConnection {
+        if let idle = idleConnections.withLock({ $0.popLast() }) { return idle }
+        let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
+        do {
+            // No busy handler here: it would wait on one of the few threads that run every SQLite call, and with
+            // as many transactions waiting as there are threads, the one holding the lock could not run its next
+            // statement (a deadlock until the timeout). Waiting for the lock is done in `beginImmediate`, asleep.
+            try await connection.sql(queryLogLevel: .trace).raw("PRAGMA busy_timeout=0").run()
+        } catch {
+            try? await Self.close(connection)
+            throw error
+        }
+        return connection
+    }
+
+    /// Keeps a connection whose transaction ended cleanly for the next one, or closes it when enough are kept or
+    /// the database is closing.
+    private func release(_ connection: SQLiteConnection) async throws {
+        let kept = idleConnections.withLock { idle in
+            guard idle.count < 4, !closing.load(ordering: .relaxed) else { return false }
+            idle.append(connection)
+            return true
+        }
+        if !kept { try await Self.close(connection) }
     }
 
     /// `BEGIN IMMEDIATE`, retried while another connection holds the write lock (SQLite answers `busy`), sleeping
@@ -212,6 +240,10 @@ public final class Database: Sendable {
     public func close() async {
         switch backend {
         case .sqlite(let connection):
+            closing.store(true, ordering: .relaxed)
+            for idle in idleConnections.withLock({ idle in defer { idle.removeAll() }; return idle }) {
+                try? await Self.close(idle)
+            }
             try? await connection.close()
         case .postgres(let postgres):
             try? await postgres.pool.shutdownAsync()

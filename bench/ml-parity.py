@@ -101,6 +101,21 @@ def api(method, path, body=None, raw=None, content_type="application/json"):
         return json.loads(answer.read() or b"null")
 
 
+def wait_for(job):
+    """Follows the job's log (Server-Sent Events) until its `end` event, which names the final status: the server
+    ends the stream as soon as the job finishes, without the client polling."""
+    request = urllib.request.Request(os.environ["NEUROPLEX_URL"] + f"/ml/jobs/{job}/logs?follow=true")
+    request.add_header("Authorization", "Bearer " + os.environ["NEUROPLEX_KEY"])
+    ended = False
+    with urllib.request.urlopen(request) as stream:
+        for line in stream:
+            if line.startswith(b"event: end"):
+                ended = True
+            elif ended and line.startswith(b"data: "):
+                return line[6:].strip().decode()
+    sys.exit(f"the log of job {job} ended without its end event")
+
+
 UPLOADED = {}
 
 
@@ -130,8 +145,7 @@ def neuroplex(algorithm, hyperparameters):
         start = time.perf_counter()
         job = api("POST", f"/ml/models/{model['id']}/train",
                   {"datasetId": train_id, "split": {"validation": 0, "test": 0}})["jobId"]
-        while (status := api("GET", f"/ml/jobs/{job}")["status"]) in ("queued", "running"):
-            time.sleep(0.002)
+        status = wait_for(job)
         seconds = time.perf_counter() - start + ingest
         if status != "succeeded":
             sys.exit(f"neuroplex {algorithm} on {name}: the job {status}: {api('GET', f'/ml/jobs/{job}')}")

@@ -158,8 +158,8 @@ struct MLTrainingRoutes {
         ]
     }
 
-    /// The log as Server-Sent Events: the lines so far, then new ones as they are written (checked four times a
-    /// second), and an `end` event with the job's status once it finished.
+    /// The log as Server-Sent Events: the lines so far, then new ones as they are written (at once when this node
+    /// writes them, else checked four times a second), and an `end` event with the job's status once it finished.
     private func follow(id: String, first: [(seq: Int64, line: String)]) -> Response {
         let jobs = jobs
         return Response(
@@ -177,13 +177,17 @@ struct MLTrainingRoutes {
                         }
                         try await writer.write(ByteBuffer(string: text))
                     }
+                    let generation = jobs.changed.generation
                     let job = try await jobs.get(id: id)
                     pending = try await jobs.logs(id: id, after: last)
                     if job.status.isFinished && pending.isEmpty {
                         try await writer.write(ByteBuffer(string: "event: end\ndata: \(job.status.rawValue)\n\n"))
                         break
                     }
-                    if pending.isEmpty { try await Task.sleep(for: .milliseconds(250)) }
+                    if pending.isEmpty {
+                        await jobs.changed.wait(after: generation, timeout: .milliseconds(250))
+                        try Task.checkCancellation()
+                    }
                 }
                 try await writer.finish(nil)
             })

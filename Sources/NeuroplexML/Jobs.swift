@@ -80,6 +80,9 @@ public final class MLJobs: Sendable {
     /// Rung when this process queues a job, so that an idle worker here claims it at once instead of at its next
     /// poll (jobs queued by other nodes are still found by polling).
     public let queued = JobSignal()
+    /// Rung when this process writes a job's log lines or changes a job's status, so that a client following a
+    /// log hears of it at once (changes made by other nodes are found by polling).
+    public let changed = JobSignal()
 
     public init(database: Database, events: MLEventBus, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.database = database
@@ -164,13 +167,21 @@ public final class MLJobs: Sendable {
     }
 
     /// Ends a running job (a job cancelled meanwhile stays cancelled).
-    func finish(_ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil) async throws {
+    func finish(
+        _ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil,
+        progress: MLJob.Progress? = nil
+    ) async throws {
         var update = database.sql.update("ml_jobs").set("status", to: status.rawValue)
             .set("finished_at", to: Timestamp.string(clock.now())).set("error", to: error)
+        if let progress {
+            update = update.set("progress_current", to: progress.current).set("progress_total", to: progress.total)
+                .set("progress_unit", to: progress.unit)
+        }
         if let metrics {
             update = update.set("metrics", to: try String(decoding: JSONEncoder().encode(metrics), as: UTF8.self))
         }
         try await update.where("id", .equal, id).where("status", .equal, "running").run()
+        changed.ring()
     }
 
     /// Puts a running job back in the queue (graceful shutdown).
@@ -245,11 +256,27 @@ public final class MLJobs: Sendable {
 
     /// Appends a line to the job's log.
     public func log(_ id: String, _ message: String) async throws {
-        let now = clock.now()
-        try await database.sql.insert(into: "ml_job_logs").columns("job_id", "seq", "at", "message")
-            .values(SQLBind(id), SQLBind(Int64(now.timeIntervalSince1970 * 1_000_000) &* 1000 &+ Int64.random(in: 0..<1000)),
-                    SQLBind(Timestamp.string(now)), SQLBind(message))
-            .run()
+        try await log(id, [(clock.now(), message)])
+    }
+
+    /// Appends lines to the job's log in one statement (one commit), each with the time it was produced.
+    public func log(_ id: String, _ lines: [(at: Date, message: String)]) async throws {
+        guard !lines.isEmpty else { return }
+        // `seq` orders the lines: the time in microseconds, with three random digits so that two nodes writing
+        // the same microsecond do not collide, and kept increasing within the batch.
+        var previous = Int64.min
+        let rows = lines.map { line -> [any SQLExpression] in
+            let micros = Int64(line.at.timeIntervalSince1970 * 1_000_000)
+            let seq = max(micros &* 1000 &+ Int64.random(in: 0..<1000), previous &+ 1)
+            previous = seq
+            return [SQLBind(id), SQLBind(seq), SQLBind(Timestamp.string(line.at)), SQLBind(line.message)]
+        }
+        // At most 200 rows (800 parameters) a statement: under every SQLite build's limit on bound parameters.
+        for start in stride(from: 0, to: rows.count, by: 200) {
+            try await database.sql.insert(into: "ml_job_logs").columns("job_id", "seq", "at", "message")
+                .rows(rows[start..<min(start + 200, rows.count)]).run()
+        }
+        changed.ring()
     }
 
     /// The job's log lines after `after` (a `seq`), oldest first: `(seq, line)`.

@@ -92,8 +92,8 @@ public struct MLTraining: Sendable {
     /// Runs one claimed job: the training in a child task, beside a heartbeat that writes its progress and stops
     /// it when the job's row says it was cancelled.
     func execute(_ job: MLJob) async {
-        let state = JobState()
-        try? await jobs.log(job.id, "started")
+        let state = JobState(clock: jobs.clock)
+        state.append("started")
         let work = Task { try await train(job, state: state) }
         jobs.registerRunning(job.id) {
             state.cancelledByUser.store(true, ordering: .relaxed)
@@ -130,27 +130,30 @@ public struct MLTraining: Sendable {
     private func record(
         _ job: MLJob, _ state: JobState, _ result: Result<MLModelVersion, any Error>, cancelled: Bool
     ) async {
-        await flush(job, state)
-        // The last round's progress, which the heartbeat may not have written yet.
-        _ = try? await jobs.report(
-            job.id, progress: state.progress.withLock { $0 }, metrics: state.metrics.withLock { $0 })
+        // The buffered log lines and the line that ends the log are written in one statement, before the outcome
+        // (a client following the log stops once the job has finished and no line is left); the last round's
+        // progress, which the heartbeat may not have written yet, goes with the outcome.
+        let progress = state.progress.withLock { $0 }
         do {
             switch result {
             case .success(let version):
-                try await jobs.finish(job.id, status: .succeeded, metrics: version.metrics)
-                try await jobs.log(job.id, "succeeded: version \(version.version)")
+                await flush(job, state, then: "succeeded: version \(version.version)")
+                try await jobs.finish(job.id, status: .succeeded, metrics: version.metrics, progress: progress)
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
             case .failure(let error) where error is CancellationError || cancelled:
+                _ = try? await jobs.report(job.id, progress: progress, metrics: state.metrics.withLock { $0 })
                 if state.cancelledByUser.load(ordering: .relaxed) {
-                    try await jobs.log(job.id, "stopped after cancellation")
+                    await flush(job, state, then: "stopped after cancellation")
                 } else {
+                    await flush(job, state)
                     try await jobs.requeue(job.id, reason: "the server is shutting down")
                 }
             case .failure(let error):
                 let message = (error as? NeuroplexError)?.message ?? "\(error)"
-                try await jobs.finish(job.id, status: .failed, error: message)
-                try await jobs.log(job.id, "failed: \(message)")
+                await flush(job, state, then: "failed: \(message)")
+                try await jobs.finish(
+                    job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress)
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
             }
         } catch {
@@ -158,20 +161,36 @@ public struct MLTraining: Sendable {
         }
     }
 
-    private func flush(_ job: MLJob, _ state: JobState) async {
-        let lines = state.log.withLock { lines in
+    /// Writes the buffered log lines, and `last` after them, in one statement.
+    private func flush(_ job: MLJob, _ state: JobState, then last: String? = nil) async {
+        var lines = state.log.withLock { lines in
             defer { lines.removeAll() }
             return lines
         }
-        for line in lines { try? await jobs.log(job.id, line) }
+        if let last { lines.append((jobs.clock.now(), last)) }
+        do {
+            try await jobs.log(job.id, lines)
+        } catch {
+            logger.warning("could not write a job's log", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+        }
     }
 
     /// Progress and log lines of a running job, written by the learner's callback and read by the heartbeat.
     final class JobState: Sendable {
         let progress = Mutex(MLJob.Progress(current: 0, total: 0, unit: "rounds"))
         let metrics = Mutex<[String: Double]>([:])
-        let log = Mutex<[String]>([])
+        /// Lines not yet written, each with the time it was produced.
+        let log = Mutex<[(at: Date, message: String)]>([])
         let cancelledByUser = Atomic<Bool>(false)
+        let clock: any WallClock
+
+        init(clock: any WallClock) { self.clock = clock }
+
+        /// Buffers a log line, stamped now.
+        func append(_ message: String) {
+            let now = clock.now()
+            log.withLock { $0.append((now, message)) }
+        }
     }
 
     // MARK: Training
@@ -218,7 +237,7 @@ public struct MLTraining: Sendable {
         }()
         let split = try job.parameters["split"].map(Self.decodeSplit) ?? SplitOptions()
         let labelColumn = model.label ?? dataset.label
-        state.log.withLock { $0.append("reading dataset \(datasetId) (\(dataset.rows) rows)") }
+        state.append("reading dataset \(datasetId) (\(dataset.rows) rows)")
         let prepared = try await prepare(
             datasetId: datasetId, task: model.task, labelColumn: model.task == .anomaly ? labelColumn : labelColumn,
             split: split)
@@ -243,13 +262,12 @@ public struct MLTraining: Sendable {
         }
         let fitted = try FittedPreprocessing.fit(
             prepared.table, rows: trainRows, columnTypes: types, exclude: exclude, options: options)
-        for dropped in fitted.dropped { state.log.withLock { $0.append("column '\(dropped.name)' dropped: \(dropped.reason)") } }
+        for dropped in fitted.dropped { state.append("column '\(dropped.name)' dropped: \(dropped.reason)") }
         let trainFeatures = try fitted.transform(prepared.table, rows: trainRows)
         let validationFeatures = try fitted.transform(prepared.table, rows: validationRows)
         let classCount = model.task == .classification ? (prepared.label?.classes?.count ?? 0) : 0
-        state.log.withLock {
-            $0.append("training \(model.algorithm) on \(trainRows.count) rows × \(fitted.featureNames.count) features; validating on \(validationRows.count), testing on \(prepared.parts.test.count)")
-        }
+        state.append(
+            "training \(model.algorithm) on \(trainRows.count) rows × \(fitted.featureNames.count) features; validating on \(validationRows.count), testing on \(prepared.parts.test.count)")
         let jobId = job.id, modelId = job.modelId, events = events
         let progress: LearnerProgress = { current, total, metrics in
             state.progress.withLock { $0 = .init(current: current, total: total, unit: "rounds") }
@@ -257,7 +275,7 @@ public struct MLTraining: Sendable {
             let every = max(1, total / 100)
             if current == 1 || current == total || current % every == 0 {
                 let scores = metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.5f", $0.value))" }
-                state.log.withLock { $0.append("round \(current)/\(total) \(scores.joined(separator: " "))") }
+                state.append("round \(current)/\(total) \(scores.joined(separator: " "))")
             }
             events.publish(.jobProgress(jobId: jobId, modelId: modelId, current: current, total: total, metrics: metrics))
         }

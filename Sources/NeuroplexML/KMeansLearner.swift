@@ -54,7 +54,7 @@ public struct KMeansLearner: Learner {
     public static func train(
         features: FeatureMatrix, labels: [Double], classCount: Int, task: LearningTask,
         hyperparameters: [String: JSONValue], validation: (features: FeatureMatrix, labels: [Double])?,
-        progress: LearnerProgress
+        progress: @escaping LearnerProgress
     ) async throws -> any TrainedModel {
         let settings = try settings(hyperparameters)
         try LearnerInput.checkTask(task, tasks, algorithm: algorithm)

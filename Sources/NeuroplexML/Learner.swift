@@ -42,7 +42,7 @@ public protocol Learner: Sendable {
     static func train(
         features: FeatureMatrix, labels: [Double], classCount: Int, task: LearningTask,
         hyperparameters: [String: JSONValue], validation: (features: FeatureMatrix, labels: [Double])?,
-        progress: LearnerProgress
+        progress: @escaping LearnerProgress
     ) async throws -> any TrainedModel
     /// A model from the artifact it saved.
     static func load(_ artifact: [UInt8]) throws -> any TrainedModel

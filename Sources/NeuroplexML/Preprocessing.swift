@@ -1,5 +1,5 @@
 public import Foundation
-public import NeuroplexCore
+import NeuroplexCore
 
 /// The rows of a stored dataset as text cells (`nil` for a missing value), read with the parser of its format.
 public struct DataTable: Sendable {

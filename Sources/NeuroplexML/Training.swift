@@ -286,6 +286,7 @@ public struct MLTraining: Sendable {
             progress: progress)
         try Task.checkCancellation()
         let (bytes, mediaType) = try trained.artifact()
+        state.append("storing the model: \(bytes.count) bytes of \(mediaType)")
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let metrics = state.metrics.withLock { $0 }
         let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]

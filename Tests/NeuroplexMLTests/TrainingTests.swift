@@ -81,6 +81,16 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         let logs = try await bench.training.jobs.logs(id: job.id).map(\.line)
         #expect(logs.contains { $0.contains("round 50/50") }, "\(logs)")
         #expect(logs.contains { $0.contains("'id' dropped") })
+        // The whole story, in order, ending with the outcome; each line stamped when it happened (the stamps never
+        // go back, and the first round comes before the model is stored).
+        let messages = logs.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "" }
+        let milestones = ["queued", "started", "reading dataset", "training xgboost", "round 1/50", "round 50/50",
+                          "storing the model", "succeeded: version 1"]
+        let positions = milestones.map { milestone in messages.firstIndex { $0.hasPrefix(milestone) } }
+        #expect(positions.allSatisfy { $0 != nil } && positions.map { $0 ?? -1 } == positions.map { $0 ?? -1 }.sorted(), "\(logs)")
+        #expect(messages.last?.hasPrefix("succeeded") == true)
+        let stamps = logs.map { String($0.prefix(24)) }
+        #expect(stamps == stamps.sorted(), "\(stamps)")
 
         let version = try await bench.training.registry.version(modelId: model.id, reference: "1")
         #expect(version.datasetSha256 == dataset.sha256)

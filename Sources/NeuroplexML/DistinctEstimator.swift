@@ -7,7 +7,11 @@ struct DistinctEstimator: Sendable {
     private var registers = [UInt8](repeating: 0, count: 1 << precision)
 
     mutating func add(_ bytes: ArraySlice<UInt8>) {
-        let hash = Self.hash(bytes)
+        add(hash: bytes.withUnsafeBufferPointer(Self.hash))
+    }
+
+    /// Adds a value by its ``hash(_:)``.
+    mutating func add(hash: UInt64) {
         let index = Int(hash >> UInt64(64 - Self.precision))
         let rest = hash << UInt64(Self.precision)
         let rank = UInt8(min(rest.leadingZeroBitCount, 64 - Self.precision) + 1)
@@ -31,7 +35,7 @@ struct DistinctEstimator: Sendable {
 
     /// FNV-1a over the bytes, then a 64-bit finaliser (MurmurHash3's) to spread the bits: stable across runs,
     /// unlike Swift's seeded `Hasher`.
-    private static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

@@ -68,6 +68,11 @@ public struct CSVParser: RecordParser {
             case .unquoted:
                 // Take the whole run up to the next special byte at once.
                 let start = index
+                // Eight bytes at a time while none of them is special, then byte by byte.
+                let base = UnsafeRawPointer(chunk.baseAddress!)
+                while index + 8 <= end, !Self.hasSpecial(base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                    index += 8
+                }
                 while index < end, !Self.isSpecial(chunk[index]) { index += 1 }
                 record.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<index]))
                 guard index < end else { break }
@@ -146,6 +151,17 @@ public struct CSVParser: RecordParser {
         line += 1
         record.removeAll()
         record.line = line
+    }
+
+    /// Whether any of the eight bytes of `word` is a comma, quote, LF or CR (a byte equal to the pattern's is a
+    /// zero byte of `word ^ pattern`, which `(x - 0x01…) & ~x & 0x80…` detects without false positives).
+    private static func hasSpecial(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasByte(_ byte: UInt8) -> UInt64 {
+            let x = word ^ (ones &* UInt64(byte))
+            return (x &- ones) & ~x & highs
+        }
+        return hasByte(comma) | hasByte(quote) | hasByte(lf) | hasByte(cr) != 0
     }
 
     private static func isSpecial(_ byte: UInt8) -> Bool {

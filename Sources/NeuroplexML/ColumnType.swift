@@ -90,11 +90,6 @@ struct Cell {
         return start == 0 && end == bytes.count ? bytes : UnsafeBufferPointer(rebasing: bytes[start..<end])
     }
 
-    /// Exact powers of ten: every one up to 10^22 is a `Double` without rounding.
-    private static let powersOfTen: [Double] = (0...22).map { exponent in
-        (0..<exponent).reduce(1.0) { product, _ in product * 10 }
-    }
-
     /// A decimal number (`-12`, `3.5`, `.5`, `1e-3`; no `inf`, `nan` or hex), and whether it is a whole number
     /// written without a point or exponent.
     ///
@@ -173,6 +168,12 @@ struct Cell {
         guard index == count else { return nil }
         let value: Double
         if !truncated, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+            // Exact powers of ten: every one up to 10^22 is a `Double` without rounding. (A literal, not a static,
+            // so that no lazy initialisation is checked a cell.)
+            let powersOfTen: [Double] = [
+                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+                1e19, 1e20, 1e21, 1e22,
+            ]
             let magnitude =
                 exponent < 0
                 ? Double(mantissa) / powersOfTen[-exponent] : Double(mantissa) * powersOfTen[exponent]

@@ -12,7 +12,8 @@ public import NeuroplexCore
 /// ```
 ///
 /// Bounds: distinct values are counted exactly up to ``exactDistinctLimit`` a column (then estimated, and `top`
-/// is the most frequent of the values counted); label classes are tracked up to ``maximumClasses`` (beyond, no
+/// is the most frequent of the values counted — for a column of numbers, counting stops at the limit, so its `top`
+/// comes from the rows read until then); label classes are tracked up to ``maximumClasses`` (beyond, no
 /// class-based correlations); a categorical column's cross-table with the label is kept up to
 /// ``maximumContingencyValues`` values. Each numeric column holds a quantile sketch of at most about 1 MiB.
 public struct DatasetProfiler {
@@ -68,14 +69,19 @@ public struct DatasetProfiler {
                     classIndex = self.classIndex(of: raw)
                 }
             }
-            for index in 0..<fields.count {
-                let raw = fields[index]
-                if !ascii { try Self.validateUTF8(raw, line: line, column: index) }
-                let trimmed = Cell.trimmed(raw)
-                let isLabel = index == labelIndex
-                columns[index].add(
-                    trimmed, isLabel ? labelCell : Cell(trimmed: trimmed), classIndex: isLabel ? nil : classIndex,
-                    labelNumber: isLabel ? nil : labelNumber)
+            if !ascii {
+                for index in 0..<fields.count { try Self.validateUTF8(fields[index], line: line, column: index) }
+            }
+            let labelIndex = self.labelIndex
+            // One exclusive access to the columns for the row, rather than one (with its uniqueness check) a cell.
+            columns.withUnsafeMutableBufferPointer { columns in
+                for index in 0..<fields.count {
+                    let trimmed = Cell.trimmed(fields[index])
+                    let isLabel = index == labelIndex
+                    columns[index].add(
+                        trimmed, isLabel ? labelCell : Cell(trimmed: trimmed), classIndex: isLabel ? nil : classIndex,
+                        labelNumber: isLabel ? nil : labelNumber)
+                }
             }
         }
     }
@@ -177,6 +183,9 @@ struct ColumnProfile {
     private var maximum = -Double.infinity
     private var sketch = QuantileSketch()
     private var counter = ValueCounter()
+    /// The column passed the exact-count limit with numbers only: its values are no longer counted (nearly all
+    /// would be new, and looking each up is a large share of the work); the estimator still sees them all.
+    private var countingStopped = false
     private var estimator = DistinctEstimator()
     /// Against a numeric label.
     private var pair = PairMoments()
@@ -190,15 +199,22 @@ struct ColumnProfile {
             return
         }
         present += 1
-        let hash = DistinctEstimator.hash(trimmed)
-        estimator.add(hash: hash)
-        counter.add(trimmed, hash: hash, classIndex: classIndex, label: labelNumber)
         switch cell.kind {
         case .integer: integers += 1; numbers += 1
         case .number: numbers += 1
         case .boolean: booleans += 1
-        case .datetime: datetimes += 1; return
-        case .other, .missing: return
+        case .datetime: datetimes += 1
+        case .other, .missing: break
+        }
+        let hash = DistinctEstimator.hash(trimmed)
+        estimator.add(hash: hash)
+        if !countingStopped {
+            counter.add(trimmed, hash: hash, classIndex: classIndex, label: labelNumber)
+            if counter.overflowed && numbers == present { countingStopped = true }
+        }
+        switch cell.kind {
+        case .integer, .number, .boolean: break
+        case .datetime, .other, .missing: return
         }
         let value = cell.number
         moments.add(value)

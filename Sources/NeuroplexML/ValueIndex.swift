@@ -17,6 +17,10 @@ struct ValueIndex: Sendable {
     private var ends: [Int] = []
     /// Each key's hash, to re-place the keys when the table grows.
     private var hashes: [UInt64] = []
+    /// One bit per hash (of bits 20 and up), set for every key: most absent keys are ruled out with one read of
+    /// this small bitmap, without a probe into the table. A column past the exact-count limit is looked up on
+    /// every cell and its new values are absent, so this is its common case.
+    private var filter: [UInt64] = Array(repeating: 0, count: 2)
 
     private static let positionBits: UInt32 = 18
     private static let positionMask: UInt32 = (1 << positionBits) - 1
@@ -26,6 +30,8 @@ struct ValueIndex: Sendable {
 
     /// The position of `bytes`, or `nil` when it was never added.
     func position(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
+        let bit = Self.filterBit(hash, filterWords: filter.count)
+        guard filter.withUnsafeBufferPointer({ $0[bit >> 6] & (1 << UInt64(bit & 63)) != 0 }) else { return nil }
         let (position, _) = find(bytes, hash: hash)
         return position
     }
@@ -40,6 +46,8 @@ struct ValueIndex: Sendable {
         ends.append(arena.count)
         hashes.append(hash)
         slots[slot] = Self.tag(hash) << Self.positionBits | UInt32(position + 1)
+        let bit = Self.filterBit(hash, filterWords: filter.count)
+        filter[bit >> 6] |= 1 << UInt64(bit & 63)
         // At most three quarters full, so that probes stay short.
         if ends.count * 4 > slots.count * 3 { grow() }
         return (position, true)
@@ -54,6 +62,10 @@ struct ValueIndex: Sendable {
     var strings: [String] { (0..<count).map { String(decoding: key(at: $0), as: UTF8.self) } }
 
     private static func tag(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 50) }
+
+    private static func filterBit(_ hash: UInt64, filterWords: Int) -> Int {
+        Int(truncatingIfNeeded: hash >> 20) & (filterWords * 64 - 1)
+    }
 
     /// The key's position if present, and the slot where the search ended (the empty one it would take).
     private func find(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (Int?, Int) {
@@ -86,7 +98,11 @@ struct ValueIndex: Sendable {
         let old = slots
         slots = Array(repeating: 0, count: old.count * 2)
         let mask = slots.count - 1
+        // Eight filter bits a slot: at most 3/32 of the bits set, so about nine in ten absent keys stop there.
+        filter = Array(repeating: 0, count: slots.count / 8)
         for (position, hash) in hashes.enumerated() {
+            let bit = Self.filterBit(hash, filterWords: filter.count)
+            filter[bit >> 6] |= 1 << UInt64(bit & 63)
             var slot = Int(truncatingIfNeeded: hash) & mask
             while slots[slot] != 0 { slot = (slot + 1) & mask }
             slots[slot] = Self.tag(hash) << Self.positionBits | UInt32(position + 1)

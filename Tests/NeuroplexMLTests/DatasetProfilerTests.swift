@@ -121,6 +121,29 @@ struct SketchTests {
         }
     }
 
+    @Test("the sketch's radix sort orders numbers as a comparison sort does")
+    func radixSort() {
+        var generator = SystemRandomNumberGenerator()
+        for size in [0, 1, 2, 7, 8192] {
+            var values = (0..<size).map { _ -> Double in
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0: Double(Int.random(in: -3...3, using: &generator))
+                case 1: Double.random(in: -1e300...1e300, using: &generator)
+                case 2: Double.random(in: -1e-300...1e-300, using: &generator)
+                case 3: [Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, .greatestFiniteMagnitude][size % 3]
+                default: Double.random(in: -4...4, using: &generator)
+                }
+            }
+            let expected = values.sorted()
+            QuantileSketch.radixSort(&values)
+            #expect(values == expected, "\(size) values")
+        }
+        // Whole numbers and halves of both signs: most digits are the same in every key, and those passes skipped.
+        var signs: [Double] = [1, -1, 2, -2, 0.5, -0.5]
+        QuantileSketch.radixSort(&signs)
+        #expect(signs == [-2, -1, -0.5, 0.5, 1, 2])
+    }
+
     @Test("the distinct estimate is within a few per cent")
     func distinct() {
         var estimator = DistinctEstimator()

@@ -15,9 +15,8 @@ struct DistinctEstimator: Sendable {
         let index = Int(hash >> UInt64(64 - Self.precision))
         let rest = hash << UInt64(Self.precision)
         let rank = UInt8(min(rest.leadingZeroBitCount, 64 - Self.precision) + 1)
-        registers.withUnsafeMutableBufferPointer { registers in
-            if rank > registers[index] { registers[index] = rank }
-        }
+        // Read without the uniqueness check a mutable access makes: a register rarely grows.
+        if registers.withUnsafeBufferPointer({ rank > $0[index] }) { registers[index] = rank }
     }
 
     var estimate: Int {

@@ -61,56 +61,52 @@ struct QuantileSketch: Sendable {
         return result
     }
 
-    /// Sorts finite numbers in ascending order: an LSD radix sort (six passes of 11 bits) of their bit patterns,
-    /// mapped so that unsigned order is numeric order. A compaction sorts ``capacity`` values for each
-    /// ``capacity`` / 2 it passes up, the sketch's main cost; this is several times faster than a comparison sort
-    /// there. (`-0.0` sorts before `0.0`; they are equal numbers.)
+    /// Sorts finite numbers in ascending order: an LSD radix sort (eight passes of a byte) of their bit patterns,
+    /// mapped so that unsigned order is numeric order; a pass in which every key has the same byte is skipped. A
+    /// compaction sorts ``capacity`` values for each ``capacity`` / 2 it passes up, the sketch's main cost; this is
+    /// about five times faster than the standard library's comparison sort there. (`-0.0` sorts before `0.0`; they
+    /// are equal numbers.)
     static func radixSort(_ values: inout [Double]) {
         let count = values.count
         guard count > 1 else { return }
-        let digitBits = 11, buckets = 1 << 11, passes = 6
         let sign: UInt64 = 1 << 63
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: buckets * passes) { histogram in
-            histogram.initialize(repeating: 0)
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count * 2) { keys in
-                let first = UnsafeMutableBufferPointer(rebasing: keys[0..<count])
-                let second = UnsafeMutableBufferPointer(rebasing: keys[count..<(count * 2)])
-                values.withUnsafeBufferPointer { values in
-                    for index in 0..<count {
-                        let bits = values[index].bitPattern
-                        // Negative numbers: all bits flipped (larger magnitude, smaller key); others: sign set.
-                        let key = bits ^ (UInt64(bitPattern: Int64(bitPattern: bits) >> 63) | sign)
-                        first[index] = key
-                        for pass in 0..<passes {
-                            histogram[pass * buckets + Int(truncatingIfNeeded: key >> UInt64(pass * digitBits)) & (buckets - 1)] += 1
-                        }
-                    }
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: count * 2)
+        defer { keys.deallocate() }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 8 * 256) { histograms in
+            histograms.initialize(repeating: 0)
+            let histogram = histograms.baseAddress!
+            values.withUnsafeBufferPointer { values in
+                for index in 0..<count {
+                    let bits = values[index].bitPattern
+                    // Negative numbers: all bits flipped (larger magnitude, smaller key); others: sign set.
+                    let key = bits ^ (UInt64(bitPattern: Int64(bitPattern: bits) >> 63) | sign)
+                    keys[index] = key
+                    for pass in 0..<8 { histogram[pass << 8 | Int(truncatingIfNeeded: key >> UInt64(pass << 3)) & 0xFF] &+= 1 }
                 }
-                var source = first, target = second
-                for pass in 0..<passes {
-                    let counts = UnsafeMutableBufferPointer(rebasing: histogram[(pass * buckets)..<((pass + 1) * buckets)])
-                    let shift = UInt64(pass * digitBits)
-                    // Every key has the same digit here: the pass would not move anything.
-                    if counts[Int(truncatingIfNeeded: source[0] >> shift) & (buckets - 1)] == UInt32(count) { continue }
-                    var offset: UInt32 = 0
-                    for bucket in 0..<buckets {
-                        let size = counts[bucket]
-                        counts[bucket] = offset
-                        offset += size
-                    }
-                    for key in source {
-                        let bucket = Int(truncatingIfNeeded: key >> shift) & (buckets - 1)
-                        target[Int(counts[bucket])] = key
-                        counts[bucket] += 1
-                    }
-                    swap(&source, &target)
+            }
+            var source = keys, target = keys + count
+            for pass in 0..<8 {
+                let counts = histogram + pass << 8
+                let shift = UInt64(pass << 3)
+                if counts[Int(truncatingIfNeeded: source[0] >> shift) & 0xFF] == UInt32(count) { continue }
+                var offset: UInt32 = 0
+                for bucket in 0..<256 {
+                    let size = counts[bucket]
+                    counts[bucket] = offset
+                    offset &+= size
                 }
-                values.withUnsafeMutableBufferPointer { values in
-                    for index in 0..<count {
-                        let key = source[index]
-                        let bits = key & sign != 0 ? key ^ sign : ~key
-                        values[index] = Double(bitPattern: bits)
-                    }
+                for index in 0..<count {
+                    let key = source[index]
+                    let bucket = Int(truncatingIfNeeded: key >> shift) & 0xFF
+                    target[Int(counts[bucket])] = key
+                    counts[bucket] &+= 1
+                }
+                swap(&source, &target)
+            }
+            values.withUnsafeMutableBufferPointer { values in
+                for index in 0..<count {
+                    let key = source[index]
+                    values[index] = Double(bitPattern: key & sign != 0 ? key ^ sign : ~key)
                 }
             }
         }

@@ -68,9 +68,15 @@ public struct CSVParser: RecordParser {
             case .unquoted:
                 // Take the whole run up to the next special byte at once.
                 let start = index
-                // Eight bytes at a time while none of them is special, then byte by byte.
+                // Eight bytes at a time: the lowest marked byte of a word is the first special one. The last few
+                // bytes of the chunk byte by byte.
                 let base = UnsafeRawPointer(chunk.baseAddress!)
-                while index + 8 <= end, !Self.hasSpecial(base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                while index + 8 <= end {
+                    let marks = Self.specialMarks(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    if marks != 0 {
+                        index += marks.trailingZeroBitCount >> 3
+                        break
+                    }
                     index += 8
                 }
                 while index < end, !Self.isSpecial(chunk[index]) { index += 1 }
@@ -153,15 +159,17 @@ public struct CSVParser: RecordParser {
         record.line = line
     }
 
-    /// Whether any of the eight bytes of `word` is a comma, quote, LF or CR (a byte equal to the pattern's is a
-    /// zero byte of `word ^ pattern`, which `(x - 0x01…) & ~x & 0x80…` detects without false positives).
-    private static func hasSpecial(_ word: UInt64) -> Bool {
+    /// The high bit of each byte of `word` (little-endian) that may be a comma, quote, LF or CR: a byte equal to
+    /// the pattern's is a zero byte of `word ^ pattern`, which `(x - 0x01…) & ~x & 0x80…` marks. The lowest mark
+    /// is always right (a borrow only reaches bytes above a zero byte), so it is the first special byte; marks
+    /// above it may be false.
+    private static func specialMarks(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        func hasByte(_ byte: UInt8) -> UInt64 {
+        func marks(_ byte: UInt8) -> UInt64 {
             let x = word ^ (ones &* UInt64(byte))
             return (x &- ones) & ~x & highs
         }
-        return hasByte(comma) | hasByte(quote) | hasByte(lf) | hasByte(cr) != 0
+        return marks(comma) | marks(quote) | marks(lf) | marks(cr)
     }
 
     private static func isSpecial(_ byte: UInt8) -> Bool {

@@ -68,6 +68,17 @@ public struct CSVParser: RecordParser {
             case .unquoted:
                 // Take the whole run up to the next special byte at once.
                 let start = index
+                // Eight bytes at a time: the lowest marked byte of a word is the first special one. The last few
+                // bytes of the chunk byte by byte.
+                let base = UnsafeRawPointer(chunk.baseAddress!)
+                while index + 8 <= end {
+                    let marks = Self.specialMarks(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    if marks != 0 {
+                        index += marks.trailingZeroBitCount >> 3
+                        break
+                    }
+                    index += 8
+                }
                 while index < end, !Self.isSpecial(chunk[index]) { index += 1 }
                 record.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<index]))
                 guard index < end else { break }
@@ -146,6 +157,19 @@ public struct CSVParser: RecordParser {
         line += 1
         record.removeAll()
         record.line = line
+    }
+
+    /// The high bit of each byte of `word` (little-endian) that may be a comma, quote, LF or CR: a byte equal to
+    /// the pattern's is a zero byte of `word ^ pattern`, which `(x - 0x01…) & ~x & 0x80…` marks. The lowest mark
+    /// is always right (a borrow only reaches bytes above a zero byte), so it is the first special byte; marks
+    /// above it may be false.
+    private static func specialMarks(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func marks(_ byte: UInt8) -> UInt64 {
+            let x = word ^ (ones &* UInt64(byte))
+            return (x &- ones) & ~x & highs
+        }
+        return marks(comma) | marks(quote) | marks(lf) | marks(cr)
     }
 
     private static func isSpecial(_ byte: UInt8) -> Bool {

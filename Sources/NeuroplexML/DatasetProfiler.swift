@@ -12,7 +12,8 @@ public import NeuroplexCore
 /// ```
 ///
 /// Bounds: distinct values are counted exactly up to ``exactDistinctLimit`` a column (then estimated, and `top`
-/// is the most frequent of the values counted); label classes are tracked up to ``maximumClasses`` (beyond, no
+/// is the most frequent of the values counted — for a column of numbers, counting stops at the limit, so its `top`
+/// comes from the rows read until then); label classes are tracked up to ``maximumClasses`` (beyond, no
 /// class-based correlations); a categorical column's cross-table with the label is kept up to
 /// ``maximumContingencyValues`` values. Each numeric column holds a quantile sketch of at most about 1 MiB.
 public struct DatasetProfiler {
@@ -28,7 +29,8 @@ public struct DatasetProfiler {
     public private(set) var rows = 0
     private var labelIndex: Int?
     private var columns: [ColumnProfile] = []
-    private var classes: [String: Int] = [:]
+    /// The label's classes (its values, untrimmed), numbered as first seen.
+    private var classes = ValueIndex()
     private var classesOverflowed = false
 
     public init(label: String?) {
@@ -51,22 +53,36 @@ public struct DatasetProfiler {
                 "the row has \(record.count) fields but the header has \(header.count)")
         }
         rows += 1
-        var classIndex: Int?
-        var labelNumber: Double?
-        if let labelIndex {
-            let raw = record[labelIndex]
-            let cell = Cell(raw)
-            if cell.kind != .missing {
-                if cell.kind != .other && cell.kind != .datetime { labelNumber = cell.number }
-                classIndex = self.classIndex(of: try Self.text(raw, line: record.line, column: labelIndex))
+        let line = record.line
+        // Most files are ASCII: then no field needs its UTF-8 checked.
+        let ascii = record.isASCII
+        try record.withUnsafeFields { fields in
+            var classIndex: Int?
+            var labelNumber: Double?
+            var labelCell = Cell(kind: .missing)
+            if let labelIndex {
+                let raw = fields[labelIndex]
+                labelCell = Cell(trimmed: Cell.trimmed(raw))
+                if labelCell.kind != .missing {
+                    if labelCell.kind != .other && labelCell.kind != .datetime { labelNumber = labelCell.number }
+                    if !ascii { try Self.validateUTF8(raw, line: line, column: labelIndex) }
+                    classIndex = self.classIndex(of: raw)
+                }
             }
-        }
-        for index in 0..<header.count {
-            let raw = record[index]
-            try Self.validateUTF8(raw, line: record.line, column: index)
-            let isLabel = index == labelIndex
-            columns[index].add(
-                raw, Cell(raw), classIndex: isLabel ? nil : classIndex, labelNumber: isLabel ? nil : labelNumber)
+            if !ascii {
+                for index in 0..<fields.count { try Self.validateUTF8(fields[index], line: line, column: index) }
+            }
+            let labelIndex = self.labelIndex
+            // One exclusive access to the columns for the row, rather than one (with its uniqueness check) a cell.
+            columns.withUnsafeMutableBufferPointer { columns in
+                for index in 0..<fields.count {
+                    let trimmed = Cell.trimmed(fields[index])
+                    let isLabel = index == labelIndex
+                    columns[index].add(
+                        trimmed, isLabel ? labelCell : Cell(trimmed: trimmed), classIndex: isLabel ? nil : classIndex,
+                        labelNumber: isLabel ? nil : labelNumber)
+                }
+            }
         }
     }
 
@@ -120,19 +136,21 @@ public struct DatasetProfiler {
         columns = Array(repeating: ColumnProfile(), count: names.count)
     }
 
-    private mutating func classIndex(of value: String) -> Int? {
-        if let index = classes[value] { return index }
+    private mutating func classIndex(of value: UnsafeBufferPointer<UInt8>) -> Int? {
+        let hash = DistinctEstimator.hash(value)
+        if let index = classes.position(of: value, hash: hash) { return index }
         guard classes.count < Self.maximumClasses else {
             classesOverflowed = true
             return nil
         }
-        classes[value] = classes.count
-        return classes.count - 1
+        return classes.insert(value, hash: hash).position
     }
 
-    private static func validateUTF8(_ bytes: ArraySlice<UInt8>, line: Int, column: Int) throws {
+    private static func validateUTF8(_ bytes: UnsafeBufferPointer<UInt8>, line: Int, column: Int) throws {
         if bytes.allSatisfy({ $0 < 0x80 }) { return }
-        _ = try text(bytes, line: line, column: column)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw DatasetFormatError(line: line, column: column + 1, "the field is not valid UTF-8")
+        }
     }
 
     private static func text(_ bytes: ArraySlice<UInt8>, line: Int, column: Int) throws -> String {
@@ -165,26 +183,38 @@ struct ColumnProfile {
     private var maximum = -Double.infinity
     private var sketch = QuantileSketch()
     private var counter = ValueCounter()
+    /// The column passed the exact-count limit with numbers only: its values are no longer counted (nearly all
+    /// would be new, and looking each up is a large share of the work); the estimator still sees them all.
+    private var countingStopped = false
     private var estimator = DistinctEstimator()
     /// Against a numeric label.
     private var pair = PairMoments()
     /// The column's numbers by label class.
     private var byClass: [Moments] = []
 
-    mutating func add(_ raw: ArraySlice<UInt8>, _ cell: Cell, classIndex: Int?, labelNumber: Double?) {
+    /// Takes one cell: its bytes without surrounding spaces (`Cell.trimmed`) and what they hold.
+    mutating func add(_ trimmed: UnsafeBufferPointer<UInt8>, _ cell: Cell, classIndex: Int?, labelNumber: Double?) {
         guard cell.kind != .missing else {
             missing += 1
             return
         }
         present += 1
-        estimator.add(Cell.trimmed(raw))
-        counter.add(String(decoding: Cell.trimmed(raw), as: UTF8.self), classIndex: classIndex, label: labelNumber)
         switch cell.kind {
         case .integer: integers += 1; numbers += 1
         case .number: numbers += 1
         case .boolean: booleans += 1
-        case .datetime: datetimes += 1; return
-        case .other, .missing: return
+        case .datetime: datetimes += 1
+        case .other, .missing: break
+        }
+        let hash = DistinctEstimator.hash(trimmed)
+        estimator.add(hash: hash)
+        if !countingStopped {
+            counter.add(trimmed, hash: hash, classIndex: classIndex, label: labelNumber)
+            if counter.overflowed && numbers == present { countingStopped = true }
+        }
+        switch cell.kind {
+        case .integer, .number, .boolean: break
+        case .datetime, .other, .missing: return
         }
         let value = cell.number
         moments.add(value)
@@ -205,7 +235,7 @@ struct ColumnProfile {
         if numbers == present { return .numeric }
         if datetimes == present { return .datetime }
         if !counter.overflowed {
-            let distinct = counter.values.count
+            let distinct = counter.valueCount
             if distinct <= 50 || (distinct <= 1000 && distinct * 20 <= present) { return .categorical }
         }
         return .text
@@ -226,7 +256,7 @@ struct ColumnProfile {
         }
         return ColumnStatistics(
             name: name, type: type, missing: missing,
-            distinct: counter.overflowed ? Swift.max(estimator.estimate, counter.values.count) : counter.values.count,
+            distinct: counter.overflowed ? Swift.max(estimator.estimate, counter.valueCount) : counter.valueCount,
             distinctExact: !counter.overflowed,
             min: numeric ? minimum : nil, max: numeric ? maximum : nil, mean: numeric ? moments.mean : nil,
             std: numeric ? moments.standardDeviation : nil, quantiles: quantiles, top: counter.top(10),
@@ -254,28 +284,30 @@ struct ColumnProfile {
 /// Exact counts of a column's values up to ``DatasetProfiler/exactDistinctLimit`` distinct ones, with, for up to
 /// ``DatasetProfiler/maximumContingencyValues`` of them, their counts by label class and the label's moments.
 struct ValueCounter {
-    private var index: [String: Int] = [:]
-    private(set) var values: [String] = []
+    private var index = ValueIndex()
     private(set) var counts: [Int] = []
     private var classCounts: [[Int]] = []
     private(set) var labelMoments: [Moments] = []
     /// A value arrived after the limit: from then on only the values already known are counted.
     private(set) var overflowed = false
+    /// The number of distinct values counted.
+    var valueCount: Int { index.count }
+    /// The values counted, in the order first seen.
+    var values: [String] { index.strings }
     /// Whether the cross-table with the label is complete.
-    var tracksLabel: Bool { values.count <= DatasetProfiler.maximumContingencyValues }
+    var tracksLabel: Bool { index.count <= DatasetProfiler.maximumContingencyValues }
 
-    mutating func add(_ value: String, classIndex: Int?, label: Double?) {
+    /// Counts `value` (a cell's trimmed bytes, with their ``DistinctEstimator/hash(_:)``).
+    mutating func add(_ value: UnsafeBufferPointer<UInt8>, hash: UInt64, classIndex: Int?, label: Double?) {
         let position: Int
-        if let known = index[value] {
+        if let known = index.position(of: value, hash: hash) {
             position = known
         } else {
-            guard values.count < DatasetProfiler.exactDistinctLimit else {
+            guard index.count < DatasetProfiler.exactDistinctLimit else {
                 overflowed = true
                 return
             }
-            position = values.count
-            index[value] = position
-            values.append(value)
+            position = index.insert(value, hash: hash).position
             counts.append(0)
             if tracksLabel {
                 classCounts.append([])

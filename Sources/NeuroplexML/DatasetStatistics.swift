@@ -32,7 +32,9 @@ public struct ColumnStatistics: Sendable, Equatable, Codable {
     /// The sample standard deviation (n − 1).
     public var std: Double?
     public var quantiles: Quantiles?
-    /// The most frequent values, most frequent first (ties in value order), at most 10.
+    /// The most frequent values, most frequent first (ties in value order), at most 10. Past
+    /// ``DatasetProfiler/exactDistinctLimit`` distinct values, only values already seen are counted; a column of
+    /// numbers stops counting there, so its `top` comes from the rows read until then.
     public var top: [ValueCount]
     /// How strongly the column goes with the label (see ``CorrelationMethod``); `nil` for the label itself, when
     /// there is no label, or when the measure does not apply.

@@ -102,15 +102,23 @@ public struct Datasets: Sendable {
         var profiler = DatasetProfiler(label: label)
         do {
             for try await chunk in body {
-                try writer.write(chunk)
-                guard writer.byteCount <= configuration.maximumUploadBytes else {
+                guard writer.byteCount + Int64(chunk.count) <= configuration.maximumUploadBytes else {
                     throw NeuroplexError(
                         .payloadTooLarge, code: .payloadTooLarge,
                         "the dataset is larger than the limit of \(configuration.maximumUploadBytes) bytes")
                 }
-                try chunk.withUnsafeBufferPointer { buffer in
-                    try parser.consume(buffer) { try profiler.add(&$0) }
+                // The chunk is hashed and written on another thread while this one parses it: both read the same
+                // bytes, and neither waits for the other until the chunk is done.
+                async let written: Void = writer.write(chunk)
+                do {
+                    try chunk.withUnsafeBufferPointer { buffer in
+                        try parser.consume(buffer) { try profiler.add(&$0) }
+                    }
+                } catch {
+                    try? await written
+                    throw error
                 }
+                try await written
             }
             try parser.finish { try profiler.add(&$0) }
         } catch let error as DatasetFormatError {

@@ -23,6 +23,43 @@ public struct Record: Sendable {
     /// The fields' text (for tests and error messages; invalid UTF-8 is repaired).
     public var fields: [String] { (0..<count).map { String(decoding: self[$0], as: UTF8.self) } }
 
+    /// Whether every byte is ASCII (then every field is valid UTF-8 without checking it).
+    var isASCII: Bool {
+        bytes.withUnsafeBytes { raw in
+            var union: UInt64 = 0
+            var offset = 0
+            while offset + 8 <= raw.count {
+                union |= raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                offset += 8
+            }
+            while offset < raw.count {
+                union |= UInt64(raw[offset])
+                offset += 1
+            }
+            return union & 0x8080_8080_8080_8080 == 0
+        }
+    }
+
+    /// The fields without copying or reference counting, valid only inside `body`.
+    func withUnsafeFields<Result>(_ body: (UnsafeFields) throws -> Result) rethrows -> Result {
+        try bytes.withUnsafeBufferPointer { bytes in
+            try ends.withUnsafeBufferPointer { ends in try body(UnsafeFields(bytes: bytes, ends: ends)) }
+        }
+    }
+
+    /// A record's fields as buffers into its storage; see ``Record/withUnsafeFields(_:)``.
+    struct UnsafeFields {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let ends: UnsafeBufferPointer<Int>
+
+        var count: Int { ends.count }
+
+        subscript(index: Int) -> UnsafeBufferPointer<UInt8> {
+            let start = index == 0 ? 0 : ends[index - 1]
+            return UnsafeBufferPointer(rebasing: bytes[start..<ends[index]])
+        }
+    }
+
     mutating func append(_ byte: UInt8) { bytes.append(byte) }
 
     mutating func append(contentsOf buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }

@@ -165,4 +165,76 @@ struct DatasetAPITests {
             expectProblem(try await client.send(.get, "/ml/datasets"), .unauthorized, code: "unauthenticated")
         }
     }
+
+    @Test("a client that expects 100-continue gets it before sending the body, then the upload's answer")
+    func expectContinue() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.live) { client in
+            let body = "x,label\n1,a\n2,b\n"
+            let connection = try RawConnection(port: try #require(client.port))
+            defer { connection.close() }
+            // As curl does for a large body: the head alone, then the body only once 100 Continue has arrived.
+            try connection.send(
+                "POST /ml/datasets/upload?name=continue&label=label HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Authorization: Bearer \(admin)\r\nContent-Type: text/csv\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+            #expect(try connection.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 100 Continue\r\n"))
+            try connection.send(body)
+            #expect(try connection.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 201 Created\r\n"))
+        }
+    }
+}
+
+/// A blocking TCP connection to 127.0.0.1 for speaking raw HTTP/1.1, with a 10 s limit on every read.
+private struct RawConnection {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        #if canImport(Glibc)
+        let stream = Int32(SOCK_STREAM.rawValue)
+        #else
+        let stream = SOCK_STREAM
+        #endif
+        descriptor = socket(AF_INET, stream, 0)
+        guard descriptor >= 0 else { throw TimedOut(description: "socket() failed") }
+        var limit = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else {
+            Foundation.close(descriptor)
+            throw TimedOut(description: "connect() failed")
+        }
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw TimedOut(description: "write() failed")
+        }
+    }
+
+    /// Reads until `marker` has arrived (or the connection ends), and returns what was read.
+    func receive(until marker: String) throws -> String {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1)
+        // One byte at a time, so that nothing after the marker (the next response) is taken.
+        while !String(decoding: received, as: UTF8.self).hasSuffix(marker) {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 1) }
+            guard count > 0 else { throw TimedOut(description: "no more bytes after \(received.count)") }
+            received.append(buffer[0])
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    func close() { Foundation.close(descriptor) }
 }

@@ -121,10 +121,84 @@ struct SketchTests {
         }
     }
 
+    @Test("the sketch's radix sort orders numbers as a comparison sort does")
+    func radixSort() {
+        var generator = SystemRandomNumberGenerator()
+        for size in [0, 1, 2, 7, 8192] {
+            var values = (0..<size).map { _ -> Double in
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0: Double(Int.random(in: -3...3, using: &generator))
+                case 1: Double.random(in: -1e300...1e300, using: &generator)
+                case 2: Double.random(in: -1e-300...1e-300, using: &generator)
+                case 3: [Double.leastNonzeroMagnitude, -Double.leastNonzeroMagnitude, .greatestFiniteMagnitude][size % 3]
+                default: Double.random(in: -4...4, using: &generator)
+                }
+            }
+            let expected = values.sorted()
+            QuantileSketch.radixSort(&values)
+            #expect(values == expected, "\(size) values")
+        }
+        // Whole numbers and halves of both signs: most digits are the same in every key, and those passes skipped.
+        var signs: [Double] = [1, -1, 2, -2, 0.5, -0.5]
+        QuantileSketch.radixSort(&signs)
+        #expect(signs == [-2, -1, -0.5, 0.5, 1, 2])
+    }
+
     @Test("the distinct estimate is within a few per cent")
     func distinct() {
         var estimator = DistinctEstimator()
         for i in 0..<100_000 { estimator.add(ArraySlice("value-\(i % 50_000)".utf8)) }
         #expect(abs(Double(estimator.estimate) - 50_000) / 50_000 < 0.05)
+    }
+}
+
+@Suite("Cell numbers")
+struct CellNumberTests {
+    /// `strtod`'s reading of `text`: what the parser must equal, bit for bit.
+    private func strtodValue(_ text: String) -> Double {
+        text.withCString { strtod($0, nil) }
+    }
+
+    private func parse(_ text: String) -> (Double, Bool)? {
+        Array(text.utf8).withUnsafeBufferPointer { Cell.number($0) }
+    }
+
+    @Test("numbers read from bytes equal strtod's, bit for bit, on the fast path and off it")
+    func equalsStrtod() {
+        var cases = [
+            "0", "-0", "-0.0", "+1.5", ".5", "5.", "0.1", "4.35", "-0.000001", "1e22", "1e23", "1e-22", "1e-23",
+            "9007199254740992", "9007199254740993", "9007199254740995", "123456789012345678", "1234567890123456789",
+            "12345678901234567890123", "1.000000000000000000000000", "0.000000000000000000000000001",
+            "10000000000000000000000", "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308",
+            "0.30000000000000004", "123.456e-5", "7E+3", "-3.14159265358979323846", "1e0", "00000000000000000000012.5",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200_000 {
+            var text = Bool.random(using: &generator) ? "-" : ""
+            let digits = Int.random(in: 1...22, using: &generator)
+            let point = Int.random(in: -1...digits, using: &generator)
+            for position in 0..<digits {
+                if position == point { text += "." }
+                text += String(Int.random(in: 0...9, using: &generator))
+            }
+            if Int.random(in: 0..<4, using: &generator) == 0 { text += "e\(Int.random(in: -40...40, using: &generator))" }
+            cases.append(text)
+        }
+        for text in cases {
+            guard let (value, _) = parse(text) else {
+                Issue.record("'\(text)' was not read as a number")
+                continue
+            }
+            #expect(value.bitPattern == strtodValue(text).bitPattern, "'\(text)'")
+        }
+    }
+
+    @Test("what is and is not a number, and which numbers are integers")
+    func grammar() {
+        for text in ["", "-", "+", ".", "e5", "1e", "1e+", "1.2.3", "1,5", "0x10", "inf", "nan", "1 2", "--1", "1e400"] {
+            #expect(parse(text) == nil, "'\(text)'")
+        }
+        #expect(parse("42")?.1 == true && parse("-7")?.1 == true && parse("123456789012345678")?.1 == true)
+        #expect(parse("1234567890123456789")?.1 == false && parse("4.0")?.1 == false && parse("1e3")?.1 == false)
     }
 }

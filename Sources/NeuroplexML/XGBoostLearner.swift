@@ -284,6 +284,24 @@ enum XGBoostTraining {
 
 // MARK: Handles
 
+/// OpenMP's thread count for the calling thread. XGBoost calls made outside a training (loading a model, saving it,
+/// predicting) run on Swift's pool threads, which never exit: an OpenMP team started on one of them stays, and once
+/// OpenMP manages more threads than there are cores it stops spinning between parallel regions, which made every
+/// later two-thread training several times slower. Loading a model runs a parallel loop before any `nthread`
+/// setting applies, so these calls set the calling thread's own OpenMP default to one thread first.
+enum OpenMP {
+    private typealias SetNumThreads = @convention(c) (Int32) -> Void
+
+    /// `omp_set_num_threads` from the libgomp XGBoost brought in (nil if the process has none).
+    nonisolated(unsafe) private static let setNumThreads: SetNumThreads? = {
+        guard let symbol = dlsym(nil, "omp_set_num_threads") else { return nil }
+        return unsafeBitCast(symbol, to: SetNumThreads.self)
+    }()
+
+    /// Makes parallel regions started from this thread run on it alone.
+    static func oneThreadHere() { setNumThreads?(1) }
+}
+
 /// Throws XGBoost's last error when a C call fails.
 func xgboostCheck(_ status: Int32, _ what: String, kind: NeuroplexError.Kind = .internal) throws {
     guard status == 0 else {
@@ -349,6 +367,9 @@ final class Booster: @unchecked Sendable {
         try xgboostCheck(XGBoosterCreate(nil, 0, &out), "create a booster")
         guard let out else { throw NeuroplexError(.internal, code: .internal, "XGBoost returned no booster") }
         self.init(handle: out)
+        // The load reads the trees in a parallel loop: on the caller's thread alone (see `OpenMP`).
+        OpenMP.oneThreadHere()
+        try set("nthread", "1")
         try bytes.withUnsafeBytes { buffer in
             try xgboostCheck(
                 XGBoosterLoadModelFromBuffer(handle, buffer.baseAddress, bst_ulong(buffer.count)), "read the model",
@@ -409,7 +430,8 @@ final class Booster: @unchecked Sendable {
 
     /// The raw predictions: one value per row, or `classCount` per row for multi-class probabilities.
     func predict(_ matrix: DMatrix) throws -> [Float] {
-        try lock.withLock { _ in
+        OpenMP.oneThreadHere()
+        return try lock.withLock { _ in
             var shape: UnsafePointer<bst_ulong>?
             var dimension: bst_ulong = 0
             var result: UnsafePointer<Float>?
@@ -425,7 +447,8 @@ final class Booster: @unchecked Sendable {
 
     /// The model as XGBoost's JSON (`json`) or UBJSON (`ubj`).
     func save(format: String = "json") throws -> [UInt8] {
-        try lock.withLock { _ in
+        OpenMP.oneThreadHere()
+        return try lock.withLock { _ in
             var length: bst_ulong = 0
             var bytes: UnsafePointer<CChar>?
             try xgboostCheck(

@@ -331,7 +331,23 @@ struct ValueCounter {
 
     /// The `limit` most frequent values, most frequent first, ties in value order.
     func top(_ limit: Int) -> [ColumnStatistics.ValueCount] {
-        zip(values, counts).sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(limit)
-            .map { ColumnStatistics.ValueCount(value: $0.0, count: $0.1) }
+        guard limit > 0 else { return [] }
+        // One pass keeping the best `limit` in order (sorting every distinct value cost more than the rest of a
+        // small upload's profile); a value less frequent than the last kept one is passed over at once.
+        func before(_ a: (value: String, count: Int), _ b: (value: String, count: Int)) -> Bool {
+            a.count != b.count ? a.count > b.count : a.value < b.value
+        }
+        var best: [(value: String, count: Int)] = []
+        best.reserveCapacity(limit + 1)
+        for (value, count) in zip(values, counts) {
+            if best.count == limit {
+                let last = best[limit - 1]
+                if count < last.count || !before((value, count), last) { continue }
+            }
+            let candidate = (value: value, count: count)
+            best.insert(candidate, at: best.firstIndex { before(candidate, $0) } ?? best.count)
+            if best.count > limit { best.removeLast() }
+        }
+        return best.map { ColumnStatistics.ValueCount(value: $0.value, count: $0.count) }
     }
 }

@@ -331,6 +331,9 @@ public struct FittedPreprocessing: Sendable, Codable, Equatable {
     }
 
     static func number(_ text: String) -> Double? {
+        // The byte parser of uploads first (strtod's value, without its locale and C string); the standard
+        // library's for the rest (`+1`, `inf`, hex).
+        if case let value?? = text.utf8.withContiguousStorageIfAvailable({ Cell.number($0)?.0 }) { return value }
         if let value = Double(text) { return value }
         switch text.lowercased() {
         case "true", "yes": return 1

@@ -115,20 +115,20 @@ struct QuantileSketch: Sendable {
     /// The `p`-quantile (0…1). Exact answers interpolate linearly between the nearest values (as NumPy and
     /// pandas do by default); approximate ones are the value at that weighted rank. `nil` when empty.
     func quantile(_ p: Double) -> Double? {
-        if isExact {
-            let sorted = levels[0].sorted()
-            guard !sorted.isEmpty else { return nil }
+        quantiles([p]).first ?? nil
+    }
+
+    /// Several quantiles at once (one sort).
+    func quantiles(_ ps: [Double]) -> [Double?] {
+        guard isExact else { return weightedQuantiles(ps) }
+        let sorted = levels[0].sorted()
+        guard !sorted.isEmpty else { return ps.map { _ in nil } }
+        return ps.map { p in
             let position = p * Double(sorted.count - 1)
             let lower = Int(position.rounded(.down))
             let upper = min(lower + 1, sorted.count - 1)
             return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
         }
-        return weightedQuantiles([p]).first ?? nil
-    }
-
-    /// Several quantiles at once (one sort).
-    func quantiles(_ ps: [Double]) -> [Double?] {
-        isExact ? ps.map { quantile($0) } : weightedQuantiles(ps)
     }
 
     private func weightedQuantiles(_ ps: [Double]) -> [Double?] {

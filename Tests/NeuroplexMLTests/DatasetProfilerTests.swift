@@ -78,6 +78,23 @@ struct DatasetProfilerTests {
         #expect(columns["label"]?.labelCorrelation == nil)
     }
 
+    @Test("top values: the ten most frequent, ties in value order, as a full sort would give")
+    func topValuesMatchASortOfEveryCount() throws {
+        var generator = SystemRandomNumberGenerator()
+        var counts: [String: Int] = [:]
+        var text = "tag\n"
+        for _ in 0..<3000 {
+            // Skewed counts with many ties among 200 tags.
+            let tag = "t\(Int.random(in: 0..<200, using: &generator) % (Int.random(in: 1...200, using: &generator)))"
+            counts[tag, default: 0] += 1
+            text += tag + "\n"
+        }
+        let statistics = try profile(text, label: nil).statistics()
+        let tag = try #require(statistics.columns.first { $0.name == "tag" })
+        let expected = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)
+        #expect(tag.top.map(\.value) == expected.map(\.key) && tag.top.map(\.count) == expected.map(\.value))
+    }
+
     @Test("Pearson's r against a numeric label")
     func pearson() throws {
         let statistics = try profile("a,b,y\n1,4,2\n2,3,4\n3,2,6\n4,1,8\n", label: "y").statistics()

@@ -101,7 +101,8 @@ public struct Datasets: Sendable {
         var parser = parser
         var profiler = DatasetProfiler(label: label)
         do {
-            for try await chunk in body {
+            var chunks = body.makeAsyncIterator()
+            while let chunk = try await Self.next(&chunks) {
                 guard writer.byteCount + Int64(chunk.count) <= configuration.maximumUploadBytes else {
                     throw NeuroplexError(
                         .payloadTooLarge, code: .payloadTooLarge,
@@ -125,6 +126,22 @@ public struct Datasets: Sendable {
             throw Self.problem(error, header: profiler.header)
         }
         return profiler
+    }
+
+    /// The next chunk of a request body. A body that fails before its end (the client went away or broke off
+    /// mid-upload) is the client's doing: 400 `incomplete_upload`, not a server error.
+    private static func next<Chunks: AsyncIteratorProtocol>(_ chunks: inout Chunks) async throws -> ArraySlice<UInt8>?
+    where Chunks.Element == ArraySlice<UInt8> {
+        do {
+            return try await chunks.next()
+        } catch let error as NeuroplexError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw NeuroplexError(
+                .badRequest, code: "incomplete_upload", "the upload ended before its body was complete (\(error))")
+        }
     }
 
     /// A syntax error as the client sees it, with the column's name when the header is known.

@@ -121,8 +121,9 @@ struct QuantileSketch: Sendable {
     /// Several quantiles at once (one sort).
     func quantiles(_ ps: [Double]) -> [Double?] {
         guard isExact else { return weightedQuantiles(ps) }
-        let sorted = levels[0].sorted()
+        var sorted = levels[0]
         guard !sorted.isEmpty else { return ps.map { _ in nil } }
+        Self.radixSort(&sorted)
         return ps.map { p in
             let position = p * Double(sorted.count - 1)
             let lower = Int(position.rounded(.down))

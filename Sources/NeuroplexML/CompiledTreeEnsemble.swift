@@ -25,7 +25,9 @@ import NeuroplexCore
 ///
 /// Layout: every tree's nodes are renumbered breadth-first into one contiguous array, so that a node's two
 /// children are adjacent (`right = left + 1`) and a node is 12 bytes: threshold (or leaf value), left child,
-/// feature index with the default-left flag in its top bit.
+/// feature index with the default-left flag in its top bit. When no tree is deeper than 10 levels, the trees are
+/// also laid out as complete binary trees (``CompleteTrees``), which predictions then use: fixed-length walks
+/// that the processor overlaps across rows and trees.
 public final class CompiledTreeEnsemble: TrainedModel, Sendable {
     /// One node of the flat layout.
     struct Node: Sendable {
@@ -77,6 +79,8 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
     let transform: Transform
     /// The model as given, returned by ``artifact()``.
     let source: [UInt8]
+    /// The complete-tree layout, when every tree is shallow enough; predictions use it when present.
+    let complete: CompleteTrees?
 
     /// Compiles an XGBoost model saved as JSON (`XGBoosterSaveModelToBuffer` with format `json`, or
     /// `Booster.save_model("model.json")`), as XGBoost 1.7 writes it.
@@ -168,7 +172,29 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
         self.baseMargin = baseMargin
         self.transform = transform
         self.source = bytes
+        self.complete = CompleteTrees(nodes: nodes, roots: roots)
     }
+
+    /// A copy of `other` with or without the complete-tree layout.
+    private init(_ other: CompiledTreeEnsemble, complete: CompleteTrees?) {
+        objective = other.objective
+        featureCount = other.featureCount
+        outputCount = other.outputCount
+        nodes = other.nodes
+        roots = other.roots
+        groups = other.groups
+        groupCount = other.groupCount
+        baseMargin = other.baseMargin
+        transform = other.transform
+        source = other.source
+        self.complete = complete
+    }
+
+    /// Whether predictions walk complete trees (every tree at most 10 deep) rather than the node layout.
+    package var usesCompleteTrees: Bool { complete != nil }
+
+    /// The same ensemble evaluated through the node layout only, for tests and benchmarks of that path.
+    package func withNodeLayoutOnly() -> CompiledTreeEnsemble { CompiledTreeEnsemble(self, complete: nil) }
 
     /// Appends one tree's reachable nodes breadth-first, children adjacent, and checks its structure.
     private static func flatten(_ tree: XGBoostJSON.Tree, index: Int, into nodes: inout [Node], usedFeatures: inout Int) throws {
@@ -239,6 +265,29 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: groupCount) { margins in
                 for column in 0..<featureCount { features[column] = Float(row[column]) }
                 margins.initialize(repeating: baseMargin)
+                if let complete {
+                    complete.splits.withUnsafeBufferPointer { splits in
+                        complete.leaves.withUnsafeBufferPointer { leaves in
+                            complete.trees.withUnsafeBufferPointer { trees in
+                                let splits = splits.baseAddress!, leaves = leaves.baseAddress!
+                                let features = UnsafePointer(features.baseAddress!)
+                                if groupCount == 1 {
+                                    var sum = margins[0]
+                                    for tree in trees { sum += CompleteTrees.leaf(tree, features, splits, leaves) }
+                                    margins[0] = sum
+                                } else {
+                                    groups.withUnsafeBufferPointer { groups in
+                                        for index in trees.indices {
+                                            margins[Int(groups[index])] += CompleteTrees.leaf(trees[index], features, splits, leaves)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    finish(margins.baseAddress!, into: output.baseAddress!)
+                    return
+                }
                 nodes.withUnsafeBufferPointer { nodes in
                     roots.withUnsafeBufferPointer { roots in
                         if groupCount == 1 {
@@ -341,7 +390,11 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
                                 let source = input + start * featureCount
                                 for index in 0..<count * featureCount { features[index] = Float(source[index]) }
                                 margins.update(repeating: baseMargin, count: count * groupCount)
-                                if groupCount == 1 {
+                                if let complete {
+                                    Self.addComplete(
+                                        complete, groups: groups, groupCount: groupCount, rows: count,
+                                        features: features, width: width, margins: margins)
+                                } else if groupCount == 1 {
                                     // Tree-major over the block: one tree's nodes serve all its rows while cached.
                                     for root in roots {
                                         for row in 0..<count {
@@ -361,6 +414,39 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
                                 }
                                 start += count
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds every tree's leaf to the margins of a block of rows, through the complete layout, four rows at a time.
+    private static func addComplete(
+        _ complete: CompleteTrees, groups: UnsafeBufferPointer<Int32>, groupCount: Int, rows count: Int,
+        features: UnsafePointer<Float>, width: Int, margins: UnsafeMutablePointer<Float>
+    ) {
+        complete.splits.withUnsafeBufferPointer { splits in
+            complete.leaves.withUnsafeBufferPointer { leaves in
+                complete.trees.withUnsafeBufferPointer { trees in
+                    let splits = splits.baseAddress!, leaves = leaves.baseAddress!
+                    // Tree-major over the block: one tree's splits serve all its rows while cached.
+                    for index in trees.indices {
+                        let tree = trees[index]
+                        let group = groupCount == 1 ? 0 : Int(groups[index])
+                        var row = 0
+                        while row + 4 <= count {
+                            let (a, b, c, d) = CompleteTrees.leaves4(
+                                tree, features + row * width, width: width, splits, leaves)
+                            margins[row * groupCount + group] += a
+                            margins[(row + 1) * groupCount + group] += b
+                            margins[(row + 2) * groupCount + group] += c
+                            margins[(row + 3) * groupCount + group] += d
+                            row += 4
+                        }
+                        while row < count {
+                            margins[row * groupCount + group] += CompleteTrees.leaf(tree, features + row * width, splits, leaves)
+                            row += 1
                         }
                     }
                 }

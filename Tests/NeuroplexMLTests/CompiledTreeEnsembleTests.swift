@@ -102,23 +102,37 @@ private func train(
         testing = data.features(5000)
     }
 
-    /// Compiles `model` and checks all three entry points against XGBoost on `features`.
-    func expectSamePredictions(_ model: XGBoostModel, _ features: FeatureMatrix) throws {
-        let ensemble = try CompiledTreeEnsemble(xgboostJSON: try model.artifact().bytes)
+    /// Compiles `model` and checks all three entry points of both layouts against XGBoost on `features`.
+    @discardableResult
+    func expectSamePredictions(_ model: XGBoostModel, _ features: FeatureMatrix) throws -> CompiledTreeEnsemble {
+        let compiled = try CompiledTreeEnsemble(xgboostJSON: try model.artifact().bytes)
         let expected = try model.predict(features)
-        #expect(ensemble.outputCount == expected.first?.count)
-        #expect(largestDifference(try ensemble.predict(features), expected) <= 1e-6)
-        #expect(largestDifference(predictOneByOne(ensemble, features), expected) <= 1e-6)
-        let flat = try ensemble.predictFlat(features, threads: 2)
-        let rows = (0..<features.rows).map { Array(flat[$0 * ensemble.outputCount..<($0 + 1) * ensemble.outputCount]) }
-        #expect(largestDifference(rows, expected) <= 1e-6)
+        for ensemble in [compiled, compiled.withNodeLayoutOnly()] {
+            #expect(ensemble.outputCount == expected.first?.count)
+            #expect(largestDifference(try ensemble.predict(features), expected) <= 1e-6)
+            #expect(largestDifference(predictOneByOne(ensemble, features), expected) <= 1e-6)
+            let flat = try ensemble.predictFlat(features, threads: 2)
+            let rows = (0..<features.rows).map { Array(flat[$0 * ensemble.outputCount..<($0 + 1) * ensemble.outputCount]) }
+            #expect(largestDifference(rows, expected) <= 1e-6)
+        }
+        return compiled
     }
 
     @Test func binaryClassificationWithMissingValuesAndDeepTreesMatchesXGBoost() async throws {
         let model = try await train(
             training, TreeData.binary(training), classCount: 2, task: .classification,
             ["n_estimators": 60, "max_depth": 8, "learning_rate": 0.3])
-        try expectSamePredictions(model, testing)
+        let ensemble = try expectSamePredictions(model, testing)
+        #expect(ensemble.usesCompleteTrees)
+        #expect(!ensemble.withNodeLayoutOnly().usesCompleteTrees)
+    }
+
+    @Test func treesDeeperThanTenLevelsKeepTheNodeLayoutAndMatchXGBoost() async throws {
+        let model = try await train(
+            training, TreeData.regression(training), classCount: 0, task: .regression,
+            ["n_estimators": 10, "max_depth": 16, "min_child_weight": 0, "reg_lambda": 0])
+        let ensemble = try expectSamePredictions(model, testing)
+        #expect(!ensemble.usesCompleteTrees)
     }
 
     @Test func lossguideTreesMatchXGBoost() async throws {

@@ -343,7 +343,8 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
     ///
     /// Rows go through the trees in blocks (a block of rows converted to `Float` once, then all trees over it),
     /// so that the block's features stay in the first-level cache while the trees stream through.
-    /// - Parameter threads: as in ``predictFlat(_:threads:)``.
+    /// - Parameter threads: as in ``predictFlat(_:threads:)``. The call blocks its thread until every part is done:
+    ///   from async code, keep large threaded batches off the cooperative pool (as `DedicatedThread` does).
     /// - Precondition: `rows.count` is a multiple of ``featureCount`` and `output` has room for every row.
     public func predict(rows: UnsafeBufferPointer<Double>, into output: UnsafeMutableBufferPointer<Double>, threads: Int = 1) {
         let width = max(featureCount, 1)

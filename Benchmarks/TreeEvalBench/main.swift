@@ -61,12 +61,12 @@ func report(_ name: String, _ samples: [UInt64]) {
     print("  \(name.padding(toLength: 48, withPad: " ", startingAt: 0)) p50 \(p.p50) ns  p99 \(p.p99) ns  mean \(Int(p.mean)) ns")
 }
 
-/// A booster read from the model's JSON; `threads` nil keeps XGBoost's default (all cores).
-func booster(_ bytes: [UInt8], threads: Int?) -> BoosterHandle {
+/// A booster read from the model's JSON, predicting on `threads` threads.
+func booster(_ bytes: [UInt8], threads: Int) -> BoosterHandle {
     var handle: BoosterHandle?
     check(XGBoosterCreate(nil, 0, &handle), "create a booster")
     bytes.withUnsafeBytes { check(XGBoosterLoadModelFromBuffer(handle, $0.baseAddress, bst_ulong($0.count)), "load") }
-    if let threads { check(XGBoosterSetParam(handle, "nthread", String(threads)), "set nthread") }
+    check(XGBoosterSetParam(handle, "nthread", String(threads)), "set nthread")
     return handle!
 }
 
@@ -134,7 +134,9 @@ print("largest |native − XGBoost| over \(batchRows) rows: \(largest)")
 
 let singleCalls = 100_000
 let serial = booster(artifact, threads: 1)
-let defaultThreads = booster(artifact, threads: nil)
+// XGBoost's default is all cores; set explicitly, because XGBoostModel's calls set the calling thread's OpenMP
+// default to one thread on main (after this branch was cut), which an unset nthread would then inherit.
+let defaultThreads = booster(artifact, threads: ProcessInfo.processInfo.activeProcessorCount)
 print("single row (\(singleCalls) calls, each timed; includes ~20-40 ns of clock reads):")
 var output = [Double](repeating: 0, count: ensemble.outputCount)
 var sink = 0.0
@@ -156,7 +158,7 @@ for (name, candidate) in [("native predict(row:into:), complete trees", ensemble
         if warm == 1 { report(name, samples) }
     }
 }
-for (name, handle) in [("XGBoosterPredictFromDense, nthread 1", serial), ("XGBoosterPredictFromDense, default threads", defaultThreads)] {
+for (name, handle) in [("XGBoosterPredictFromDense, nthread 1", serial), ("XGBoosterPredictFromDense, all cores", defaultThreads)] {
     var samples = [UInt64](repeating: 0, count: singleCalls)
     var scratch = [Float](repeating: 0, count: featureCount)
     for warm in 0..<2 {
@@ -203,14 +205,14 @@ func measure(_ name: String, repeats: Int = 5, _ body: () throws -> Void) rethro
 
 print("batch of \(batchRows) rows (best and median of 5):")
 try floats.withUnsafeBufferPointer { floatBuffer in
-    measure("XGBoosterPredictFromDense, default threads") {
+    measure("XGBoosterPredictFromDense, all cores") {
         sink += Double(inplacePredict(defaultThreads, floatBuffer, rows: batchRows)[0])
     }
     measure("XGBoosterPredictFromDense, nthread 1") {
         sink += Double(inplacePredict(serial, floatBuffer, rows: batchRows)[0])
     }
     // A fresh DMatrix each time: XGBoost caches predictions per DMatrix, so a reused one would not predict again.
-    for (name, handle) in [("XGBoosterPredictFromDMatrix, default threads", defaultThreads), ("XGBoosterPredictFromDMatrix, nthread 1", serial)] {
+    for (name, handle) in [("XGBoosterPredictFromDMatrix, all cores", defaultThreads), ("XGBoosterPredictFromDMatrix, nthread 1", serial)] {
         var times: [Double] = []
         for _ in 0..<5 {
             let matrix = dmatrix(floats, rows: batchRows)

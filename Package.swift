@@ -207,6 +207,13 @@ let package = Package(
             path: "Benchmarks/TextTrace",
             swiftSettings: strict
         ),
+        // The native tree-ensemble evaluator against XGBoost's predictor: bench/tree-eval.sh.
+        .executableTarget(
+            name: "tree-eval-bench",
+            dependencies: ["CXGBoost", "NeuroplexCore", "NeuroplexML"],
+            path: "Benchmarks/TreeEvalBench",
+            swiftSettings: strict
+        ),
         // Helpers shared by the test targets (temporary databases, log capture).
         .target(
             name: "NeuroplexTestSupport",

@@ -116,7 +116,8 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
         let job = try await bench.training.submit(
             modelId: model.id, datasetId: dataset.id,
-            hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001], split: nil, priority: nil)
+            // One OpenMP thread (as in XGBoostLearnerTests): the other suites train beside it on two cores.
+            hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001, "n_jobs": 1], split: nil, priority: nil)
         try await bench.waitUntilRunning(job.id)
         let start = ContinuousClock.now
         _ = try await bench.training.jobs.cancel(id: job.id)

@@ -120,6 +120,7 @@ public func buildApplication(
         if shared {
             services.append(MLOrphanSweeper(jobs: platform.training.jobs, policy: orphanPolicy, logger: logger))
         }
+        XGBoostThreads.configure(workers: configuration.mlWorkers)
         for index in 0..<configuration.mlWorkers {
             services.append(MLJobWorker(training: platform.training, index: index))
         }

@@ -1,6 +1,6 @@
 import Foundation
 import NeuroplexCore
-import NeuroplexML
+@testable import NeuroplexML
 import Synchronization
 import Testing
 
@@ -136,6 +136,17 @@ enum Synthetic {
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
         #expect(clock.now - start < .seconds(1))
+    }
+
+    @Test func severalWorkersShareTheCoresUnlessNJobsIsGiven() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        defer { XGBoostThreads.configure(workers: 1) }
+        XGBoostThreads.configure(workers: 2)
+        #expect(try XGBoostSettings([:], forest: false).native["nthread"] == String(max(1, cores / 2)))
+        #expect(try XGBoostSettings(["n_jobs": 3], forest: false).native["nthread"] == "3")
+        XGBoostThreads.configure(workers: 1)
+        #expect(try XGBoostSettings([:], forest: false).native["nthread"] == nil)
+        #expect(try XGBoostSettings([:], forest: false).native["tree_method"] == "hist")
     }
 
     @Test func unknownAndOutOfRangeHyperparametersAreNamed() throws {

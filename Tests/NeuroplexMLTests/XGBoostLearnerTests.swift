@@ -138,6 +138,28 @@ enum Synthetic {
         #expect(clock.now - start < .seconds(1))
     }
 
+    @Test func loadingAndPredictingKeepOpenMPToTheCallingThread() async throws {
+        // A load or a prediction on one of Swift's pool threads must not leave an OpenMP team there: the calling
+        // thread's OpenMP default is one thread afterwards (a team of two stayed before, and slowed later fits).
+        typealias MaxThreads = @convention(c) () -> Int32
+        let symbol = try #require(dlsym(nil, "omp_get_max_threads"))
+        let maxThreads = unsafeBitCast(symbol, to: MaxThreads.self)
+        let model = try await XGBoostLearner.train(
+            features: Synthetic.matrix(trainPoints), labels: Synthetic.binary(trainPoints), classCount: 2,
+            task: .classification, hyperparameters: ["n_estimators": 5], validation: nil) { _, _, _ in }
+        let (bytes, _) = try model.artifact()
+        let threads = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            Thread {
+                continuation.resume(with: Result {
+                    let loaded = try XGBoostLearner.load(bytes)
+                    _ = try loaded.predict(Synthetic.matrix(testPoints))
+                    return maxThreads()
+                })
+            }.start()
+        }
+        #expect(threads == 1)
+    }
+
     @Test func severalWorkersShareTheCoresUnlessNJobsIsGiven() throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         defer { XGBoostThreads.configure(workers: 1) }

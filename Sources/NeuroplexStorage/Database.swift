@@ -62,9 +62,9 @@ public final class Database: Sendable {
     private let logger: Logger
     /// The SQLite file (empty for PostgreSQL).
     private let sqlitePath: String
-    /// SQLite: connections kept open between transactions (see `transactionConnection`).
-    private let idleConnections = Mutex<[SQLiteConnection]>([])
-    private let closing = Atomic<Bool>(false)
+    /// SQLite: connections kept open between transactions (see `transactionConnection`), and whether the database
+    /// is closing (then none is kept). One lock for both, so that no connection is kept after `close()` drained them.
+    private let idle = Mutex<(connections: [SQLiteConnection], closing: Bool)>(([], false))
 
     private init(engine: Engine, sql: any SQLDatabase, backend: Backend, logger: Logger, sqlitePath: String = "") {
         self.engine = engine
@@ -174,7 +174,7 @@ public final class Database: Sendable {
     /// An idle transaction connection, or a new one. Opening one costs a file open and, at its first statement, a
     /// read of the schema: a few of them are kept open between transactions.
     private func transactionConnection() async throws -> SQLiteConnection {
-        if let idle = idleConnections.withLock({ $0.popLast() }) { return idle }
+        if let kept = idle.withLock({ $0.connections.popLast() }) { return kept }
         let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
         do {
             // No busy handler here: it would wait on one of the few threads that run every SQLite call, and with
@@ -191,9 +191,9 @@ public final class Database: Sendable {
     /// Keeps a connection whose transaction ended cleanly for the next one, or closes it when enough are kept or
     /// the database is closing.
     private func release(_ connection: SQLiteConnection) async throws {
-        let kept = idleConnections.withLock { idle in
-            guard idle.count < 4, !closing.load(ordering: .relaxed) else { return false }
-            idle.append(connection)
+        let kept = idle.withLock { idle in
+            guard idle.connections.count < 4, !idle.closing else { return false }
+            idle.connections.append(connection)
             return true
         }
         if !kept { try await Self.close(connection) }
@@ -240,10 +240,12 @@ public final class Database: Sendable {
     public func close() async {
         switch backend {
         case .sqlite(let connection):
-            closing.store(true, ordering: .relaxed)
-            for idle in idleConnections.withLock({ idle in defer { idle.removeAll() }; return idle }) {
-                try? await Self.close(idle)
+            let kept = idle.withLock { idle in
+                idle.closing = true
+                defer { idle.connections.removeAll() }
+                return idle.connections
             }
+            for connection in kept { try? await Self.close(connection) }
             try? await connection.close()
         case .postgres(let postgres):
             try? await postgres.pool.shutdownAsync()

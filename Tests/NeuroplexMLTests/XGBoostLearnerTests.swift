@@ -122,20 +122,27 @@ enum Synthetic {
     @Test func cancellationStopsTrainingBetweenRounds() async throws {
         let features = Synthetic.matrix(trainPoints), labels = Synthetic.binary(trainPoints)
         let started = AsyncStream<Void>.makeStream()
+        let rounds = Atomic<Int>(0)
         let task = Task {
             try await XGBoostLearner.train(
                 features: features, labels: labels, classCount: 2, task: .classification,
-                // One OpenMP thread: with the other suites training beside it on two cores, a two-thread team's
-                // barriers can stretch one round past the second this test allows; cancellation is what it checks.
-                hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001, "n_jobs": 1], validation: nil
-            ) { current, _, _ in if current == 1 { started.continuation.yield() } }
+                hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001], validation: nil
+            ) { current, _, _ in
+                rounds.store(current, ordering: .relaxed)
+                if current == 1 { started.continuation.yield() }
+            }
         }
         for await _ in started.stream { break }
         let clock = ContinuousClock()
         let start = clock.now
         task.cancel()
+        let atCancel = rounds.load(ordering: .relaxed)
         await #expect(throws: CancellationError.self) { _ = try await task.value }
-        #expect(clock.now - start < .seconds(1))
+        // The fit stops at the next round: the one under way when the cancel came may finish, no other starts.
+        // (How soon the awaiting task hears of it depends on the pool, which other suites keep busy in CI; the
+        // one-second promise is checked on a job in TrainingTests and by the acceptance check.)
+        #expect(rounds.load(ordering: .relaxed) <= atCancel + 1)
+        #expect(clock.now - start < .seconds(10))
     }
 
     @Test func loadingAndPredictingKeepOpenMPToTheCallingThread() async throws {

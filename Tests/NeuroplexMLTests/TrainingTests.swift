@@ -116,7 +116,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
         let job = try await bench.training.submit(
             modelId: model.id, datasetId: dataset.id,
-            // One OpenMP thread (as in XGBoostLearnerTests): the other suites train beside it on two cores.
+            // One OpenMP thread: the other suites train beside it on two cores, and this test times the stop.
             hyperparameters: ["n_estimators": 100_000, "learning_rate": 0.001, "n_jobs": 1], split: nil, priority: nil)
         try await bench.waitUntilRunning(job.id)
         let start = ContinuousClock.now

@@ -52,7 +52,7 @@ struct Cell {
 
     /// Classifies a field's bytes already stripped of surrounding spaces and tabs (see `trimmed`).
     init(trimmed bytes: UnsafeBufferPointer<UInt8>) {
-        if bytes.isEmpty || (bytes.count <= 4 && Self.isMissingSpelling(bytes)) {
+        if Self.isMissing(trimmed: bytes) {
             self.init(kind: .missing)
         } else if let (value, isInteger) = Self.number(bytes) {
             self.init(kind: isInteger ? .integer : .number, number: value)
@@ -63,6 +63,12 @@ struct Cell {
         } else {
             self.init(kind: .other)
         }
+    }
+
+    /// Whether a field's bytes, stripped of surrounding spaces and tabs, spell a missing value (without
+    /// classifying the rest).
+    static func isMissing(trimmed bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.isEmpty || (bytes.count <= 4 && isMissingSpelling(bytes))
     }
 
     private static func isMissingSpelling(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -32,8 +32,12 @@ public struct DataTable: Sendable {
             var row: [String?] = []
             row.reserveCapacity(record.count)
             for index in 0..<record.count {
-                let raw = record[index]
-                row.append(Cell(raw).kind == .missing ? nil : String(decoding: Cell.trimmed(raw), as: UTF8.self))
+                // Only "missing or not" matters here; the preprocessing reads the numbers.
+                let text = record[index].withUnsafeBufferPointer { raw -> String? in
+                    let trimmed = Cell.trimmed(raw)
+                    return Cell.isMissing(trimmed: trimmed) ? nil : String(decoding: trimmed, as: UTF8.self)
+                }
+                row.append(text)
             }
             table.rows.append(row)
         }

@@ -239,11 +239,10 @@ enum XGBoostTraining {
                 .invalidInput, code: TrainingCodes.trainingFailed, "classification needs at least two classes in the label")
         }
         // The whole fit runs on one thread of its own (see `DedicatedThread`).
-        let model = try await DedicatedThread.run("xgboost-train") { cancellation in
+        return try await DedicatedThread.run("xgboost-train") { cancellation in
             try fit(settings, features: features, labels: labels, classCount: classCount, task: task,
                     validation: validation, progress: progress, cancellation: cancellation)
         }
-        return model
     }
 
     private static func fit(
@@ -390,7 +389,6 @@ final class Booster: @unchecked Sendable {
         self.init(handle: out)
         // The load reads the trees in a parallel loop: on the caller's thread alone (see `OpenMP`).
         OpenMP.oneThreadHere()
-        try set("nthread", "1")
         try bytes.withUnsafeBytes { buffer in
             try xgboostCheck(
                 XGBoosterLoadModelFromBuffer(handle, buffer.baseAddress, bst_ulong(buffer.count)), "read the model",

@@ -45,6 +45,7 @@ public struct Platform: Sendable {
     public let memory: Memory
     public let datasets: Datasets
     public let training: MLTraining
+    public let serving: ModelServing
 
     /// Opens the database, applies the migrations, and loads the engines.
     public static func open(
@@ -66,6 +67,9 @@ public struct Platform: Sendable {
             let training = MLTraining(
                 registry: ModelRegistry(database: administration.database, blobs: blobs, clock: clock, logger: logger),
                 jobs: jobs, datasets: datasets, events: events, logger: logger)
+            let serving = ModelServing(
+                registry: training.registry, database: administration.database, events: events, clock: clock,
+                logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -73,7 +77,8 @@ public struct Platform: Sendable {
                 clock: clock, logger: logger)
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
-                blobs: blobs, memory: memory, datasets: datasets, training: training)
+                blobs: blobs, memory: memory, datasets: datasets, training: training,
+                serving: serving)
         } catch {
             await administration.close()
             throw error
@@ -120,6 +125,9 @@ public func buildApplication(
         if shared {
             services.append(MLOrphanSweeper(jobs: platform.training.jobs, policy: orphanPolicy, logger: logger))
         }
+        // Deployments stored before a restart serve again before the first request is accepted.
+        try await platform.serving.restore()
+        services.append(CanaryChecker(serving: platform.serving))
         XGBoostThreads.configure(workers: configuration.mlWorkers)
         for index in 0..<configuration.mlWorkers {
             services.append(MLJobWorker(training: platform.training, index: index))
@@ -172,7 +180,10 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
         on: RouterTransport(
             router: router, document: document, keys: platform.keys,
             fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory, watchHub: watchHub).merging(
-                MLTrainingRoutes(training: platform.training).routes) { first, _ in first },
+                MLTrainingRoutes(training: platform.training, serving: platform.serving).routes
+            ) { first, _ in first }.merging(
+                MLServingRoutes(serving: platform.serving, training: platform.training).routes
+            ) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
@@ -200,6 +211,15 @@ func fastRoutes(keys: KeyStore, memory: Memory, watchHub: WatchHub) -> [String: 
             return try await FastRoute.json(APIHandler.schema(keys.get(id: id)))
         }
     ]) { first, _ in first }
+}
+
+/// Checks the canaries every second: rolls back those that break their rules, moves the others a step on.
+struct CanaryChecker: Service {
+    let serving: ModelServing
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await serving.runCanaryChecks() }
+    }
 }
 
 /// One worker of the training-job queue. At graceful shutdown its running job goes back to the queue.

@@ -8,6 +8,7 @@ import NeuroplexML
 /// copy them field by field. The contract (paths, scopes, errors) is declared in openapi.yaml like any other.
 struct MLTrainingRoutes {
     let training: MLTraining
+    let serving: ModelServing
 
     var registry: ModelRegistry { training.registry }
     var jobs: MLJobs { training.jobs }
@@ -50,22 +51,18 @@ struct MLTrainingRoutes {
                 let latest = try await registry.latestVersion(modelId: id)
                 let active = try await jobs.activeJob(modelId: id)
                 let last = try await jobs.latestJob(modelId: id)
+                let deployment = serving.deployment(modelId: id)
+                let deployed = deployment?.status == .deployed ? deployment?.primaryVersion : nil
                 let status: String =
                     active != nil ? "training"
+                    : deployed != nil ? "deployed"
+                    : deployment?.status == .retired ? "retired"
                     : latest != nil ? "trained"
                     : last?.status == .failed ? "failed" : "registered"
                 return try FastRoute.json(
                     ModelStatus(
-                        status: status, latestVersion: latest?.version, deployedVersion: nil, activeJob: active?.id,
+                        status: status, latestVersion: latest?.version, deployedVersion: deployed, activeJob: active?.id,
                         lastError: latest == nil ? last?.error : nil))
-            },
-            OpenAPIDocument.route("POST", "/ml/models/{id}/deploy"): FastRoute { _, context, _ in
-                _ = try await registry.get(id: try context.parameters.require("id"))
-                throw Self.notImplemented("deploying a model")
-            },
-            OpenAPIDocument.route("POST", "/ml/models/{id}/retire"): FastRoute { _, context, _ in
-                _ = try await registry.get(id: try context.parameters.require("id"))
-                throw Self.notImplemented("retiring a model")
             },
             OpenAPIDocument.route("POST", "/ml/models/{id}/validate"): FastRoute { request, context, _ in
                 let body = try await Self.body(ValidateRequest.self, request, context)
@@ -279,11 +276,5 @@ struct MLTrainingRoutes {
     static func page(_ request: Request) throws -> PageRequest {
         let query = request.uri.queryParameters
         return try PageRequest(limit: query.get("limit").flatMap { Int($0) }, cursor: query.get("cursor"))
-    }
-
-    static func notImplemented(_ what: String) -> NeuroplexError {
-        NeuroplexError(
-            .notImplemented, code: "not_implemented",
-            "\(what) is not implemented yet: it comes with model serving (a later issue)")
     }
 }

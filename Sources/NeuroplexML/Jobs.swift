@@ -365,6 +365,8 @@ public enum MLEvent: Sendable, Equatable {
     case jobFinished(jobId: String, modelId: String, status: MLJob.Status)
     case versionCreated(modelId: String, version: Int)
     case validated(modelId: String, version: Int, metrics: [String: Double], passed: Bool?)
+    /// A deployment changed: deployed, a canary step, promoted, rolled back or retired (`change`), with a reason.
+    case deployment(modelId: String, version: Int?, change: String, detail: String?)
 }
 
 /// A small typed event bus: every subscriber gets every event published after it subscribed. A slow subscriber

@@ -72,5 +72,22 @@ public enum MLMigrations {
                 .primaryKey("job_id", "seq")
                 .run()
         },
+        Migration("ml-0003-serving") { sql in
+            try await sql.create(table: "ml_deployments")
+                .column("model_id", type: .text, .primaryKey(autoIncrement: false))
+                // The deployment as JSON (status, strategy, variants, canary state, history).
+                .column("document", type: .text, .notNull)
+                .column("updated_at", type: .text, .notNull)
+                .run()
+            try await sql.create(table: "ml_feedback")
+                .column("prediction_id", type: .text, .primaryKey(autoIncrement: false))
+                .column("model_id", type: .text, .notNull)
+                .column("version", type: .bigint, .notNull)
+                .column("predicted", type: .text, .notNull)
+                .column("actual", type: .text, .notNull)
+                .column("created_at", type: .text, .notNull)
+                .run()
+            try await sql.create(index: "ml_feedback_time").on("ml_feedback").column("created_at").run()
+        },
     ]
 }

@@ -104,6 +104,9 @@ public struct MLModelVersion: Sendable, Codable, Equatable {
     public var trainingSeconds: Double
     public var jobId: String?
     public var createdAt: Date
+    /// The training distribution of the inputs and predictions, for drift checks (absent on imported versions and
+    /// on versions trained before it was recorded).
+    public var reference: ReferenceProfile? = nil
 }
 
 /// The model registry: models, their versions and aliases, in `ml_models`, `ml_model_versions` and
@@ -223,6 +226,12 @@ public struct ModelRegistry: Sendable {
         guard let row = try await database.sql.select().column("document").from("ml_models").where("id", .equal, id).first()
         else { throw NeuroplexError.notFound("model", id: id) }
         return try Self.decode(MLModel.self, row)
+    }
+
+    /// The model named `name`, if any.
+    public func find(name: String) async throws -> MLModel? {
+        try await database.sql.select().column("document").from("ml_models").where("name", .equal, name).first()
+            .map { try Self.decode(MLModel.self, $0) }
     }
 
     /// A page of models, oldest first.

@@ -203,7 +203,7 @@ public struct MLTraining: Sendable {
         var parts: (train: [Int], validation: [Int], test: [Int])
     }
 
-    /// Reads the dataset and splits it. Classes are the label's distinct values, sorted.
+    /// Reads the dataset and splits it. Classes are the label's distinct values, in ``classOrder(_:)``.
     func prepare(datasetId: String, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) async throws -> Prepared {
         let dataset = try await datasets.get(id: datasetId)
         let url = try await datasets.fileURL(id: datasetId)
@@ -213,7 +213,7 @@ public struct MLTraining: Sendable {
         if let labelColumn {
             let index = try table.column(labelColumn)
             if task == .classification || task == .anomaly {
-                let names = classes ?? Set(table.rows.compactMap { $0[index] }).sorted()
+                let names = classes ?? Self.classOrder(table.rows.compactMap { $0[index] })
                 label = LabelEncoding(column: labelColumn, classes: names)
                 let lookup = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
                 classIndices = table.rows.map { $0[index].flatMap { lookup[$0] } ?? -1 }
@@ -223,6 +223,17 @@ public struct MLTraining: Sendable {
         }
         let parts = try split.split(table, classes: task == .classification ? classIndices : nil)
         return Prepared(table: table, label: label, split: split, parts: parts)
+    }
+
+    /// The classes of a label in index order: sorted, except that of two classes the rarer one comes second. The
+    /// second class is the positive one of a binary model: its probability is XGBoost's output, precision and
+    /// recall are of it, and explanations sum to its log-odds (attacks, fraud and failures are the rarer class).
+    static func classOrder(_ labels: [String]) -> [String] {
+        var counts: [String: Int] = [:]
+        for label in labels { counts[label, default: 0] += 1 }
+        var names = counts.keys.sorted()
+        if names.count == 2, counts[names[1]]! > counts[names[0]]! { names.swapAt(0, 1) }
+        return names
     }
 
     func train(_ job: MLJob, state: JobState) async throws -> MLModelVersion {
@@ -291,6 +302,13 @@ public struct MLTraining: Sendable {
         let metrics = state.metrics.withLock { $0 }
         let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]
         let label = prepared.label
+        // The training distribution, from at most 20,000 evenly spaced training rows, for drift checks.
+        let step = max(1, trainRows.count / 20_000)
+        let profileRows = stride(from: 0, to: trainRows.count, by: step).map { trainRows[$0] }
+        let reference = try ReferenceProfile.make(
+            prepared.table, rows: profileRows, preprocessing: fitted,
+            predictions: try trained.predict(try fitted.transform(prepared.table, rows: profileRows)),
+            classes: model.task == .classification ? label?.classes : nil)
         let version = try await registry.addVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
             MLModelVersion(
                 modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
@@ -298,7 +316,7 @@ public struct MLTraining: Sendable {
                 features: fitted.featureNames, datasetId: datasetId, datasetSha256: dataset.sha256, split: split,
                 rows: rowCounts,
                 metrics: metrics, validation: nil, artifact: artifact, trainingSeconds: seconds, jobId: jobId,
-                createdAt: now)
+                createdAt: now, reference: reference)
         }
         logger.info("model version created", metadata: ["model.id": "\(model.id)", "model.version": "\(version.version)"])
         return version

@@ -464,6 +464,24 @@ final class Booster: @unchecked Sendable {
         }
     }
 
+    /// Exact TreeSHAP contributions: the values and their shape, rows × features + 1 (the bias last), or rows ×
+    /// classes × features + 1 for a multi-class model.
+    func contributions(_ matrix: DMatrix) throws -> (values: [Float], shape: [Int]) {
+        OpenMP.oneThreadHere()
+        return try lock.withLock { _ in
+            var shape: UnsafePointer<bst_ulong>?
+            var dimension: bst_ulong = 0
+            var result: UnsafePointer<Float>?
+            let config = #"{"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}"#
+            try xgboostCheck(
+                XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), "explain")
+            guard let shape, let result else { return ([], []) }
+            let dimensions = (0..<Int(dimension)).map { Int(shape[$0]) }
+            let count = dimensions.reduce(1, *)
+            return (Array(UnsafeBufferPointer(start: result, count: count)), dimensions)
+        }
+    }
+
     /// The model as XGBoost's JSON (`json`) or UBJSON (`ubj`).
     func save(format: String = "json") throws -> [UInt8] {
         OpenMP.oneThreadHere()
@@ -561,5 +579,20 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
 
     public func artifact() throws -> (bytes: [UInt8], mediaType: String) {
         (try booster.save(format: "json"), "application/json")
+    }
+
+    /// Per row and output (one for binary and regression models, one per class otherwise): the exact TreeSHAP
+    /// contribution of each feature to the raw margin, then the bias. Each list sums to the margin.
+    public func contributions(_ features: FeatureMatrix) throws -> [[[Double]]] {
+        guard features.rows > 0 else { return [] }
+        let (values, shape) = try booster.contributions(try DMatrix(features, labels: nil))
+        let width = shape.last ?? (features.columns + 1)
+        let groups = shape.count == 3 ? shape[1] : 1
+        return (0..<features.rows).map { row in
+            (0..<groups).map { group in
+                let start = (row * groups + group) * width
+                return values[start..<start + width].map(Double.init)
+            }
+        }
     }
 }

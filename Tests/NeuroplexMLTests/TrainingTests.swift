@@ -98,7 +98,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         #expect(version.rows["test"] ?? 0 > 200)
         let result = try await bench.training.validate(modelId: model.id, version: nil, datasetId: nil, minimum: ["f1": 0.5])
         #expect((result["accuracy"]?.numberValue ?? 0) > 0.9)
-        #expect(result["rocAuc"] != nil && result["confusionMatrix"]?["labels"] == ["attack", "benign"])
+        #expect(result["rocAuc"] != nil && result["confusionMatrix"]?["labels"] == ["benign", "attack"])
         #expect(result["passed"] == true)
         let stored = try await bench.training.registry.version(modelId: model.id, reference: "1")
         #expect(stored.validation == result)

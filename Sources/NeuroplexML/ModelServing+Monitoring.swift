@@ -1,0 +1,206 @@
+public import Foundation
+public import NeuroplexCore
+
+extension ModelServing {
+    // MARK: Metrics
+
+    /// Per model and version: requests, latency percentiles, error rate, cache use, predicted classes, confidence
+    /// histogram, and accuracy from feedback (all of it, the latest 100 and 1,000, the last hour and day).
+    /// - Parameter reference: a model id or name; all served or measured models when `nil`.
+    /// - Throws: 404 for an unknown model.
+    public func metrics(model reference: String?) async throws -> JSONValue {
+        var models: [MLModel] = []
+        if let reference {
+            var model = try? await registry.get(id: reference)
+            if model == nil { model = try await registry.find(name: reference) }
+            guard let model else { throw NeuroplexError.notFound("model", id: reference) }
+            models = [model]
+        } else {
+            var ids = Set(served().map(\.modelId))
+            ids.formUnion(monitor.modelIds())
+            for id in ids.sorted() { if let model = try? await registry.get(id: id) { models.append(model) } }
+        }
+        let now = clock.now()
+        var documents: [JSONValue] = []
+        for model in models {
+            let deployment = deployment(modelId: model.id)
+            var versions = Set(monitor.versions(of: model.id))
+            if let deployment, deployment.status == .deployed { versions.formUnion(deployment.versions) }
+            var entries: [JSONValue] = []
+            var total = (requests: 0, predictions: 0, errors: 0, hits: 0, misses: 0)
+            for version in versions.sorted() {
+                let stats = monitor.stats(.init(modelId: model.id, version: version)) ?? ServingMonitor.VersionStats()
+                total.requests += stats.requests
+                total.predictions += stats.predictions
+                total.errors += stats.errors
+                total.hits += stats.cacheHits
+                total.misses += stats.cacheMisses
+                let classes = routing(model.id)?.routes.first { $0.model.version.version == version }?.model.classes
+                var entry = Self.document(stats, classes: classes, now: now)
+                entry["version"] = .int(Int64(version))
+                if let deployment, deployment.status == .deployed {
+                    let variant = deployment.variants.first { $0.version == version }
+                    entry["variant"] = variant.map { .string($0.name) } ?? (deployment.shadowVersion == version ? .string("shadow") : .null)
+                    entry["weight"] = variant.map { .double($0.weight) } ?? .double(0)
+                }
+                entries.append(.object(entry))
+            }
+            let lookups = total.hits + total.misses
+            documents.append(.object([
+                "model": .string(model.name), "modelId": .string(model.id),
+                "status": .string(deployment?.status.rawValue ?? "not_deployed"),
+                "deployedVersion": deployment?.status == .deployed ? .int(Int64(deployment!.primaryVersion)) : .null,
+                "requests": .int(Int64(total.requests)), "predictions": .int(Int64(total.predictions)),
+                "errors": .int(Int64(total.errors)),
+                "errorRate": .double(total.requests > 0 ? Double(total.errors) / Double(total.requests) : 0),
+                "cacheHits": .int(Int64(total.hits)), "cacheMisses": .int(Int64(total.misses)),
+                "cacheHitRate": .double(lookups > 0 ? Double(total.hits) / Double(lookups) : 0),
+                "versions": .array(entries),
+            ]))
+        }
+        let usage = cache.usage
+        return .object([
+            "models": .array(documents),
+            "cache": .object(["cacheEntries": .int(Int64(usage.entries)), "cacheBytes": .int(Int64(usage.bytes))]),
+        ])
+    }
+
+    static func document(_ stats: ServingMonitor.VersionStats, classes: [String]?, now: Date) -> [String: JSONValue] {
+        let sorted = stats.latencies.items.sorted()
+        var latency: [String: JSONValue] = [:]
+        for (name, p) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+            latency[name] = ServingMonitor.percentile(sorted, p).map { .double(($0 * 1000).rounded() / 1000) } ?? .null
+        }
+        let lookups = stats.cacheHits + stats.cacheMisses
+        let feedback = stats.feedback.ordered
+        var quality = ServingMonitor.quality(feedback, classes: classes)
+        quality["last100"] = .object(ServingMonitor.quality(Array(feedback.suffix(100)), classes: classes))
+        quality["last1000"] = .object(ServingMonitor.quality(Array(feedback.suffix(1000)), classes: classes))
+        quality["lastHour"] = .object(ServingMonitor.quality(feedback.filter { now.timeIntervalSince($0.at) <= 3600 }, classes: classes))
+        quality["lastDay"] = .object(ServingMonitor.quality(feedback.filter { now.timeIntervalSince($0.at) <= 86_400 }, classes: classes))
+        return [
+            "requests": .int(Int64(stats.requests)), "predictions": .int(Int64(stats.predictions)),
+            "errors": .int(Int64(stats.errors)), "rejected": .int(Int64(stats.rejected)),
+            "errorRate": .double(stats.requests > 0 ? Double(stats.errors) / Double(stats.requests) : 0),
+            "latencyMs": .object(latency),
+            "cacheHits": .int(Int64(stats.cacheHits)), "cacheMisses": .int(Int64(stats.cacheMisses)),
+            "cacheHitRate": .double(lookups > 0 ? Double(stats.cacheHits) / Double(lookups) : 0),
+            "shadowPredictions": .int(Int64(stats.shadowPredictions)),
+            "classes": .object(stats.classCounts.mapValues { .int(Int64($0)) }),
+            "confidenceHistogram": .array(stats.confidence.map { .int(Int64($0)) }),
+            "feedback": .object(quality),
+        ]
+    }
+
+    // MARK: Drift
+
+    /// Per-feature PSI and Kolmogorov–Smirnov of the latest inputs of a version (default the deployed one) against
+    /// its training distribution, and the drift of its predictions.
+    /// - Throws: 404; 409 `not_deployed` with no version given and none deployed; 409 `no_reference` for a version
+    ///   without a training profile (imported, or trained before profiles were kept).
+    public func drift(modelId: String, version requested: Int?) async throws -> JSONValue {
+        let model = try await registry.get(id: modelId)
+        let number: Int
+        if let requested {
+            number = requested
+        } else if let deployment = deployment(modelId: model.id), deployment.status == .deployed {
+            number = deployment.primaryVersion
+        } else {
+            throw NeuroplexError(.conflict, code: "not_deployed", "model '\(model.name)' is not deployed; name a version")
+        }
+        let version = try await registry.version(modelId: model.id, version: number)
+        guard let reference = version.reference else {
+            throw NeuroplexError(
+                .conflict, code: "no_reference",
+                "version \(number) has no training profile to compare with (it was imported or trained before profiles were kept); retrain it")
+        }
+        let window = monitor.window(.init(modelId: model.id, version: number))
+        let rows = window?.rows.ordered ?? []
+        let enough = rows.count >= 100
+        var features: [JSONValue] = []
+        for (index, distribution) in reference.features.enumerated() {
+            let values = rows.compactMap { index < $0.count ? $0[index] : nil }
+            let shares = DriftStatistics.shares(values, in: distribution)
+            let psi = DriftStatistics.psi(expected: distribution.shares, actual: shares)
+            var entry: [String: JSONValue] = [
+                "feature": .string(distribution.name), "psi": .double(psi),
+                "type": .string(distribution.categories == nil ? "numeric" : "categorical"),
+            ]
+            var drifted = psi >= configuration.psiThreshold
+            if let sample = distribution.sample {
+                let live = values.filter { !$0.isNaN }.sorted()
+                let test = DriftStatistics.ks(sample, live)
+                entry["ks"] = .double(test.statistic)
+                entry["ksPValue"] = .double(test.pValue)
+                drifted = drifted || test.statistic >= configuration.ksThreshold
+            } else {
+                entry["ks"] = .null
+            }
+            entry["drifted"] = .bool(enough && drifted)
+            features.append(.object(entry))
+        }
+        var prediction: JSONValue = .null
+        if let distribution = reference.prediction {
+            let values = window?.predictions.ordered ?? []
+            let psi = DriftStatistics.psi(expected: distribution.shares, actual: DriftStatistics.shares(values, in: distribution))
+            prediction = .object(["psi": .double(psi), "drifted": .bool(enough && psi >= configuration.psiThreshold)])
+        }
+        return .object([
+            "modelId": .string(model.id), "model": .string(model.name), "version": .int(Int64(number)),
+            "window": .object([
+                "size": .int(Int64(rows.count)), "capacity": .int(Int64(monitor.windowSize)),
+                "enough": .bool(enough), "minimum": .int(100),
+            ]),
+            "reference": .object(["rows": .int(Int64(reference.rows))]),
+            "thresholds": .object(["psi": .double(configuration.psiThreshold), "ks": .double(configuration.ksThreshold)]),
+            "features": .array(features),
+            "prediction": prediction,
+        ])
+    }
+
+    // MARK: Experiments
+
+    /// The variants of the model's deployment with their figures and accuracy from feedback, and a two-proportion
+    /// z-test of each variant's accuracy against the first (the primary, or variant `a`).
+    public func experiments(modelId: String) async throws -> JSONValue {
+        let model = try await registry.get(id: modelId)
+        guard let deployment = deployment(modelId: model.id) else {
+            throw NeuroplexError(.conflict, code: "not_deployed", "model '\(model.name)' has never been deployed")
+        }
+        let now = clock.now()
+        let classes = routing(model.id)?.routes.first?.model.classes
+        var variants: [JSONValue] = []
+        var tallies: [(name: String, successes: Int, trials: Int)] = []
+        for variant in deployment.variants {
+            let stats = monitor.stats(.init(modelId: model.id, version: variant.version)) ?? ServingMonitor.VersionStats()
+            let feedback = stats.feedback.ordered
+            let correct = feedback.filter { $0.predicted == $0.actual }.count
+            tallies.append((variant.name, correct, feedback.count))
+            var entry = Self.document(stats, classes: classes, now: now)
+            entry["variant"] = .string(variant.name)
+            entry["version"] = .int(Int64(variant.version))
+            entry["weight"] = .double(variant.weight)
+            variants.append(.object(entry))
+        }
+        var comparisons: [JSONValue] = []
+        if let first = tallies.first {
+            for other in tallies.dropFirst() {
+                let test = ProportionTest(a: first, b: other)
+                comparisons.append(.object([
+                    "a": .string(first.name), "b": .string(other.name),
+                    "accuracyA": .double(first.trials > 0 ? Double(first.successes) / Double(first.trials) : 0),
+                    "accuracyB": .double(other.trials > 0 ? Double(other.successes) / Double(other.trials) : 0),
+                    "difference": .double(test.difference),
+                    "confidenceInterval": .array(test.confidenceInterval.map { .double($0) }),
+                    "z": .double(test.z), "pValue": .double(test.pValue), "significant": .bool(test.significant),
+                    "verdict": .string(test.verdict),
+                ]))
+            }
+        }
+        return .object([
+            "modelId": .string(model.id), "model": .string(model.name), "status": .string(deployment.status.rawValue),
+            "strategy": .string(deployment.strategy.type.rawValue),
+            "variants": .array(variants), "comparisons": .array(comparisons),
+        ])
+    }
+}

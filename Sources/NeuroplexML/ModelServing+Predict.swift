@@ -1,0 +1,284 @@
+public import Foundation
+public import NeuroplexCore
+import NeuroplexStorage
+import SQLKit
+
+/// The body of `POST /ml/predict`.
+public struct PredictRequest: Sendable {
+    /// The model's id or name.
+    public var model: String
+    /// A version the deployment serves; by default the routing picks one.
+    public var version: Int?
+    /// An alias naming the version (resolved by the caller, see ``ModelServing/resolveAlias(model:alias:)``).
+    public var alias: String?
+    /// Objects of feature → value, or arrays of values in the version's column order.
+    public var instances: [JSONValue]
+    public var explain = false
+    public var cache = false
+    public var allowMissing = false
+
+    public init(model: String, instances: [JSONValue]) {
+        self.model = model
+        self.instances = instances
+    }
+
+    /// Parses a JSON body.
+    /// - Throws: 400 `invalid_json` or `validation_failed` naming the field.
+    public init(parsing bytes: some Collection<UInt8>) throws {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw NeuroplexError(.badRequest, code: .invalidJSON, "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let fields) = value else {
+            throw NeuroplexError.invalid("", "the body is a JSON object {model, instances, ...}", kind: .badRequest)
+        }
+        guard case .string(let model)? = fields["model"], !model.isEmpty else {
+            throw NeuroplexError.invalid("model", "model (the model's id or name) is required", kind: .badRequest)
+        }
+        self.model = model
+        switch fields["version"] {
+        case nil, .null?: break
+        case .int(let number)?: version = Int(number)
+        case .string(let text)?:
+            if let number = Int(text) { version = number } else { alias = text }
+        default: throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
+        }
+        switch fields["alias"] {
+        case nil, .null?: break
+        case .string(let text)?: alias = text
+        default: throw NeuroplexError.invalid("alias", "alias is a string", kind: .badRequest)
+        }
+        guard case .array(let instances)? = fields["instances"], !instances.isEmpty else {
+            throw NeuroplexError.invalid("instances", "instances is a non-empty array of feature objects or value arrays", kind: .badRequest)
+        }
+        self.instances = instances
+        for name in ["explain", "cache", "allowMissing"] {
+            switch fields[name] {
+            case nil, .null?: continue
+            case .bool(let flag)?:
+                if name == "explain" { explain = flag } else if name == "cache" { cache = flag } else { allowMissing = flag }
+            default: throw NeuroplexError.invalid(name, "\(name) is true or false", kind: .badRequest)
+            }
+        }
+    }
+}
+
+/// A predict request's model has no routing: the caller finds out why with ``ModelServing/notServing(_:)``.
+public struct ModelNotServing: Error, Sendable {
+    public var reference: String
+}
+
+extension ModelServing {
+    /// The version an alias names, for a predict request.
+    public func resolveAlias(model reference: String, alias: String) async throws -> Int {
+        guard let routing = routing(reference) else { throw await notServing(reference) }
+        return try await registry.version(modelId: routing.deployment.modelId, reference: alias).version
+    }
+
+    /// Predicts every instance with the version the routing picks (or the one asked for), and answers with the
+    /// response body of `POST /ml/predict`.
+    /// - Throws: ``ModelNotServing``; 409 `version_not_deployed`; 422 for instances that do not fit the version.
+    public func predict(_ request: PredictRequest) throws -> [UInt8] {
+        let started = ContinuousClock.now
+        guard let routing = routing(request.model) else { throw ModelNotServing(reference: request.model) }
+        let route: Routing.Route
+        if let version = request.version {
+            guard let chosen = routing.routes.first(where: { $0.model.version.version == version }) else {
+                let served = routing.routes.map { String($0.model.version.version) }.joined(separator: ", ")
+                throw NeuroplexError(
+                    .conflict, code: "version_not_deployed",
+                    "version \(version) of '\(routing.name)' is not deployed; it serves \(served)", field: "version")
+            }
+            route = chosen
+        } else {
+            route = routing.pick()
+        }
+        let model = route.model
+        guard request.instances.count <= configuration.maxInstances else {
+            throw NeuroplexError(
+                .invalidInput, code: "too_many_instances",
+                "at most \(configuration.maxInstances) instances per request; use POST /ml/predict/batch for more",
+                field: "instances")
+        }
+        do {
+            let count = request.instances.count
+            let width = model.width, columns = model.inputs.count
+            var rows = [Double](repeating: 0, count: count * width)
+            var raw = [Double](repeating: .nan, count: count * columns)
+            for (index, instance) in request.instances.enumerated() {
+                try model.features(
+                    instance, allowMissing: request.allowMissing, row: &rows, at: index * width, raw: &raw,
+                    rawAt: index * columns)
+            }
+            var outputs = [PredictionOutput?](repeating: nil, count: count)
+            var keys: [PredictionCache.Key] = []
+            var hits = 0
+            let useCache = request.cache && !request.explain
+            if useCache {
+                for (index, instance) in request.instances.enumerated() {
+                    let key = PredictionCache.Key(modelId: model.modelId, version: model.version.version, input: instance.bytes)
+                    keys.append(key)
+                    if let hit = cache.get(key) {
+                        outputs[index] = hit
+                        hits += 1
+                    }
+                }
+            }
+            if hits < count {
+                let misses = outputs.indices.filter { outputs[$0] == nil }
+                var matrix = rows
+                if misses.count < count {
+                    matrix = []
+                    matrix.reserveCapacity(misses.count * width)
+                    for index in misses { matrix += rows[index * width..<(index + 1) * width] }
+                }
+                let values = try model.predict(rows: matrix, count: misses.count)
+                let outputWidth = values.count / max(1, misses.count)
+                for (position, index) in misses.enumerated() {
+                    let output = model.output(values[position * outputWidth..<(position + 1) * outputWidth])
+                    outputs[index] = output
+                    if useCache { cache.put(keys[index], output) }
+                }
+            }
+            let results = outputs.map { $0! }
+            let explanations = request.explain ? try model.explain(rows: rows, count: count, outputs: results) : nil
+            let ids = (0..<count).map { _ in monitor.makeId() }
+            let latency = (ContinuousClock.now - started) / .milliseconds(1)
+            monitor.record(
+                model, ids: ids, outputs: results, raw: raw, latency: latency, cacheHits: useCache ? hits : 0,
+                cacheMisses: useCache ? count - hits : 0)
+            if let shadow = routing.shadow { runShadow(shadow, request) }
+            return Self.response(
+                model: model, routing: routing, variant: route.name, ids: ids, outputs: results,
+                explanations: explanations, latency: latency)
+        } catch let error as NeuroplexError {
+            monitor.recordFailure(
+                modelId: model.modelId, version: model.version.version,
+                rejected: error.kind == .invalidInput || error.kind == .badRequest)
+            throw error
+        } catch {
+            monitor.recordFailure(modelId: model.modelId, version: model.version.version, rejected: false)
+            throw error
+        }
+    }
+
+    /// Predicts a copy of the request with the shadow version, off the request's path; at most 32 at a time
+    /// (more are skipped: a shadow must never slow the served traffic).
+    private func runShadow(_ shadow: ServedModel, _ request: PredictRequest) {
+        guard shadowsInFlightAdd() else { return }
+        let monitor = monitor
+        Task.detached(priority: .low) { [self] in
+            defer { shadowsInFlightDone() }
+            let count = request.instances.count
+            var rows = [Double](repeating: 0, count: count * shadow.width)
+            var raw = [Double](repeating: .nan, count: count * shadow.inputs.count)
+            do {
+                for (index, instance) in request.instances.enumerated() {
+                    try shadow.features(
+                        instance, allowMissing: request.allowMissing, row: &rows, at: index * shadow.width, raw: &raw,
+                        rawAt: index * shadow.inputs.count)
+                }
+                let values = try shadow.predict(rows: rows, count: count)
+                let width = values.count / max(1, count)
+                let outputs = (0..<count).map { shadow.output(values[$0 * width..<($0 + 1) * width]) }
+                monitor.record(shadow, ids: [], outputs: outputs, raw: raw, latency: 0, cacheHits: 0, cacheMisses: 0, shadow: true)
+            } catch {
+                monitor.recordFailure(modelId: shadow.modelId, version: shadow.version.version, rejected: true)
+            }
+        }
+    }
+
+    static func response(
+        model: ServedModel, routing: Routing, variant: String, ids: [String], outputs: [PredictionOutput],
+        explanations: [Explanation]?, latency: Double
+    ) -> [UInt8] {
+        let classes = model.classes
+        var predictions: [JSONValue] = []
+        predictions.reserveCapacity(outputs.count)
+        for (index, output) in outputs.enumerated() {
+            var fields: [String: JSONValue] = ["id": .string(ids[index])]
+            if let label = output.label { fields["label"] = .string(label) }
+            if let value = output.value { fields["value"] = .double(value) }
+            if let probabilities = output.probabilities, let classes {
+                var named: [String: JSONValue] = [:]
+                for (k, p) in probabilities.enumerated() where k < classes.count { named[classes[k]] = .double(p) }
+                fields["probabilities"] = .object(named)
+            }
+            if let confidence = output.confidence { fields["confidence"] = .double(confidence) }
+            if let score = output.anomalyScore { fields["anomalyScore"] = .double(score) }
+            if let explanation = explanations?[index] {
+                var contributions: [String: JSONValue] = [:]
+                for (name, value) in explanation.contributions { contributions[name] = .double(value) }
+                var document: [String: JSONValue] = ["bias": .double(explanation.bias), "contributions": .object(contributions)]
+                if let outcome = explanation.outcome { document["outcome"] = .string(outcome) }
+                fields["explanation"] = .object(document)
+            }
+            predictions.append(.object(fields))
+        }
+        let body: JSONValue = .object([
+            "predictions": .array(predictions),
+            "model": .string(routing.name),
+            "modelId": .string(model.modelId),
+            "version": .int(Int64(model.version.version)),
+            "variant": .string(variant),
+            "latencyMs": .double((latency * 1000).rounded() / 1000),
+        ])
+        return body.bytes
+    }
+
+    // MARK: Feedback
+
+    /// Records the true outcome of a prediction.
+    /// - Throws: 404 `unknown_prediction`; 422 `unknown_class` for a class the model does not know.
+    public func feedback(predictionId: String, actual: JSONValue) async throws -> JSONValue {
+        guard let record = monitor.prediction(predictionId) else {
+            throw NeuroplexError(
+                .notFound, code: "unknown_prediction",
+                "prediction '\(predictionId)' is unknown: feedback names a prediction id answered by /ml/predict on this server since it started (the latest \(monitor.remembered) are remembered)",
+                field: "predictionId")
+        }
+        let text: String
+        switch actual {
+        case .string(let value): text = value
+        case .int(let value): text = String(value)
+        case .double(let value): text = String(value)
+        case .bool(let value): text = value ? "true" : "false"
+        default:
+            throw NeuroplexError.invalid("actual", "actual is the true class (a string) or value (a number)", kind: .badRequest)
+        }
+        let served = routing(record.modelId).flatMap { routing in
+            routing.routes.first { $0.model.version.version == record.version }?.model
+        }
+        var actualText = text
+        if let classes = served?.classes {
+            guard classes.contains(text) else {
+                throw NeuroplexError(
+                    .invalidInput, code: "unknown_class",
+                    "'\(text)' is not a class of the model; its classes are \(classes.joined(separator: ", "))",
+                    field: "actual")
+            }
+        } else if case .string = actual, Double(text) == nil, served?.version.task == .regression {
+            throw NeuroplexError.invalid("actual", "actual is the true value, a number", kind: .invalidInput)
+        } else if let number = actual.numberValue {
+            actualText = String(number)
+        }
+        let now = clock.now()
+        let at = Timestamp.string(now)
+        let stored = actualText
+        try await database.transaction { sql in
+            try await sql.delete(from: "ml_feedback").where("prediction_id", .equal, predictionId).run()
+            try await sql.insert(into: "ml_feedback")
+                .columns("prediction_id", "model_id", "version", "predicted", "actual", "created_at")
+                .values(SQLBind(predictionId), SQLBind(record.modelId), SQLBind(record.version), SQLBind(record.predicted),
+                        SQLBind(stored), SQLBind(at)).run()
+        }
+        monitor.recordFeedback(record, actual: actualText, at: now)
+        return .object([
+            "predictionId": .string(predictionId), "modelId": .string(record.modelId),
+            "version": .int(Int64(record.version)), "predicted": .string(record.predicted), "actual": .string(actualText),
+            "correct": .bool(record.predicted == actualText),
+        ])
+    }
+}

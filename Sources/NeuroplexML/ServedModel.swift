@@ -1,0 +1,339 @@
+public import Foundation
+public import NeuroplexCore
+import Synchronization
+
+/// One prediction, before it is given an id.
+public struct PredictionOutput: Sendable, Equatable {
+    /// Classification: the predicted class.
+    public var label: String?
+    /// Regression: the predicted value.
+    public var value: Double?
+    /// Classification: each class's probability, in class order.
+    public var probabilities: [Double]?
+    /// The highest class probability (classification).
+    public var confidence: Double?
+    /// Anomaly detection: higher is more anomalous.
+    public var anomalyScore: Double?
+}
+
+/// Per-feature contributions to one prediction's raw margin (log-odds of `outcome` for classification).
+public struct Explanation: Sendable, Equatable {
+    /// What the margin is of: the positive class of a binary model, the predicted class of a multi-class one.
+    public var outcome: String?
+    public var bias: Double
+    /// Per input column, in the version's column order (one-hot features summed back to their column).
+    public var contributions: [(name: String, value: Double)]
+
+    public static func == (a: Explanation, b: Explanation) -> Bool {
+        a.outcome == b.outcome && a.bias == b.bias && a.contributions.map(\.name) == b.contributions.map(\.name)
+            && a.contributions.map(\.value) == b.contributions.map(\.value)
+    }
+}
+
+/// A loaded model version, ready to predict: its input schema, a native evaluator and, for explanations, XGBoost.
+///
+/// Inputs are checked against the columns the version was trained on: an unknown column, a wrongly typed value or
+/// (unless allowed) a missing column is refused with 422 naming it. Columns the training left out (identifiers,
+/// dropped columns) and the label are accepted and ignored.
+public final class ServedModel: Sendable {
+    public let modelId: String
+    public let modelName: String
+    public let version: MLModelVersion
+    /// The input columns, in order (the order of an instance given as an array).
+    public let inputs: [FittedPreprocessing.Column]
+    let inputIndex: [String: Int]
+    let ignored: Set<String>
+    let categoryIndex: [[String: Int]]
+    /// The width of the preprocessed feature row.
+    let width: Int
+    /// Where each input column's features start in the row.
+    let offsets: [Int]
+    let evaluator: Evaluator
+    /// The loaded XGBoost model, for explanations (exact TreeSHAP); made on the first request for one.
+    private let explainer = Mutex<XGBoostModel?>(nil)
+    private let artifact: [UInt8]
+    /// An estimate of the memory the loaded model holds.
+    public let memoryBytes: Int
+
+    enum Evaluator: Sendable {
+        case trees(CompiledTreeEnsemble)
+        case model(any TrainedModel)
+    }
+
+    /// The class names of a classification model.
+    public var classes: [String]? { version.task == .classification ? version.label?.classes : nil }
+
+    /// Loads `artifact` of `version`, compiles tree ensembles to the native evaluator, and checks on a row of
+    /// training-like values that the evaluator agrees with the learner's own prediction.
+    public init(modelName: String, version: MLModelVersion, artifact: [UInt8]) throws {
+        self.modelId = version.modelId
+        self.modelName = modelName
+        self.version = version
+        self.artifact = artifact
+        inputs = version.preprocessing.columns
+        inputIndex = Dictionary(inputs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var ignored = Set(version.preprocessing.dropped.map(\.name))
+        if let label = version.label?.column { ignored.insert(label) }
+        self.ignored = ignored
+        categoryIndex = inputs.map { column in
+            Dictionary((column.categories ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        var offsets: [Int] = []
+        var width = 0
+        for column in inputs {
+            offsets.append(width)
+            width += column.kind == .onehot ? (column.categories?.count ?? 0) : 1
+        }
+        self.offsets = offsets
+        self.width = width
+        guard width == version.features.count else {
+            throw NeuroplexError(
+                .invalidInput, code: TrainingCodes.invalidModel,
+                "version \(version.version) has \(version.features.count) features but its preprocessing makes \(width)")
+        }
+        let learner = try Learners.learner(version.algorithm)
+        let loaded = try learner.load(artifact)
+        var evaluator = Evaluator.model(loaded)
+        var memory = artifact.count
+        if let xgboost = loaded as? XGBoostModel {
+            // The native evaluator reads XGBoost's JSON; a UBJSON artifact is converted by XGBoost first.
+            let json = artifact.first == UInt8(ascii: "{") ? artifact : try xgboost.artifact().bytes
+            if let compiled = try? CompiledTreeEnsemble(xgboostJSON: json), compiled.featureCount == width {
+                evaluator = .trees(compiled)
+                memory = compiled.treeCount * 64 + json.count / 4
+            }
+            explainer.withLock { $0 = xgboost }
+        }
+        self.evaluator = evaluator
+        memoryBytes = memory
+        // Warm up, and check the native evaluator against the learner on a row of fill values.
+        let row = inputs.map { column -> JSONValue in
+            switch column.kind {
+            case .numeric: return column.fill.map { .double($0) } ?? .double(column.center ?? 0)
+            case .onehot, .ordinal: return column.fillCategory.map { .string($0) } ?? .null
+            }
+        }
+        var features = [Double](repeating: 0, count: width)
+        var raw = [Double](repeating: 0, count: inputs.count)
+        try self.features(.array(row), allowMissing: true, row: &features, at: 0, raw: &raw, rawAt: 0)
+        if case .trees = evaluator {
+            let native = try predict(rows: features, count: 1)
+            let reference = try loaded.predict(FeatureMatrix(rows: 1, columns: width, values: features))
+            let expected = reference.first ?? []
+            let same = native.count == expected.count && zip(native, expected).allSatisfy { abs($0 - $1) <= 1e-5 }
+            if !same { self.evaluatorFallback.withLock { $0 = loaded } }
+        }
+    }
+
+    /// Set when the native evaluator disagreed with the learner at load: predictions then use the learner.
+    private let evaluatorFallback = Mutex<(any TrainedModel)?>(nil)
+
+    /// The number of values a prediction row has (classes, or one).
+    var outputWidth: Int {
+        switch version.task {
+        case .classification: return version.label?.classes?.count ?? 2
+        case .regression, .anomaly: return 1
+        }
+    }
+
+    // MARK: Inputs
+
+    /// Reads one instance (an object of column → value, or an array in column order) into the preprocessed
+    /// feature row at `base` of `row` (``width`` values), and into `raw` at `rawBase` the values as given (numbers; a category's index,
+    /// -1 when unseen; NaN when missing), for drift.
+    /// - Returns: the names of missing columns that were filled.
+    /// - Throws: 422 `unknown_feature`, `missing_feature`, `invalid_feature`, `invalid_instance`.
+    @discardableResult
+    func features(
+        _ instance: JSONValue, allowMissing: Bool, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
+    ) throws -> Int {
+        var seen = [Bool](repeating: false, count: inputs.count)
+        var missing = 0
+        func set(_ index: Int, _ value: JSONValue) throws {
+            seen[index] = true
+            try write(index, value, row: &row, at: base, raw: &raw, rawAt: rawBase)
+        }
+        switch instance {
+        case .object(let fields):
+            var unknown: [String] = []
+            for (name, value) in fields {
+                if let index = inputIndex[name] {
+                    try set(index, value)
+                } else if !ignored.contains(name) {
+                    unknown.append(name)
+                }
+            }
+            if !unknown.isEmpty {
+                unknown.sort()
+                throw NeuroplexError(
+                    .invalidInput, code: "unknown_feature",
+                    "unknown feature\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); version \(version.version) of '\(modelName)' takes \(inputs.map(\.name).joined(separator: ", "))",
+                    field: unknown[0])
+            }
+        case .array(let values):
+            guard values.count == inputs.count else {
+                throw NeuroplexError(
+                    .invalidInput, code: "invalid_instance",
+                    "an instance given as an array needs \(inputs.count) values, in the order \(inputs.map(\.name).joined(separator: ", ")); it has \(values.count)",
+                    field: "instances")
+            }
+            for (index, value) in values.enumerated() { try set(index, value) }
+        default:
+            throw NeuroplexError(
+                .invalidInput, code: "invalid_instance",
+                "each instance is an object of feature values or an array of them, not \(instance.typeName)",
+                field: "instances")
+        }
+        if seen.contains(false) {
+            let absent = inputs.indices.filter { !seen[$0] }
+            guard allowMissing else {
+                let names = absent.map { "'\(inputs[$0].name)'" }.joined(separator: ", ")
+                throw NeuroplexError(
+                    .invalidInput, code: "missing_feature",
+                    "missing feature\(absent.count == 1 ? "" : "s") \(names); send them, or set allowMissing to fill them as in training",
+                    field: inputs[absent[0]].name)
+            }
+            for index in absent { try write(index, .null, row: &row, at: base, raw: &raw, rawAt: rawBase) }
+            missing = absent.count
+        }
+        return missing
+    }
+
+    private func write(
+        _ index: Int, _ value: JSONValue, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
+    ) throws {
+        let column = inputs[index]
+        let offset = base + offsets[index]
+        switch column.kind {
+        case .numeric:
+            let number: Double
+            switch value {
+            case .int(let integer): number = Double(integer)
+            case .double(let real): number = real
+            case .bool(let flag): number = flag ? 1 : 0
+            case .null: number = column.fill ?? .nan
+            default:
+                throw Self.wrongType(column.name, "a number", value)
+            }
+            raw[rawBase + index] = value == .null ? .nan : number
+            row[offset] = (number - (column.center ?? 0)) / (column.scale ?? 1)
+        case .onehot, .ordinal:
+            let category: String?
+            switch value {
+            case .string(let text): category = text
+            case .int(let integer): category = String(integer)
+            case .bool(let flag): category = flag ? "true" : "false"
+            case .double(let real): category = real == real.rounded() && abs(real) < 1e15 ? String(Int64(real)) : String(real)
+            case .null: category = column.fillCategory
+            default:
+                throw Self.wrongType(column.name, "a category (a string)", value)
+            }
+            let position = category.flatMap { categoryIndex[index][$0] }
+            raw[rawBase + index] = value == .null ? .nan : Double(position ?? -1)
+            if column.kind == .onehot {
+                let count = column.categories?.count ?? 0
+                for k in 0..<count { row[offset + k] = 0 }
+                if let position { row[offset + position] = 1 }
+            } else {
+                row[offset] = position.map(Double.init) ?? -1
+            }
+        }
+    }
+
+    static func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> NeuroplexError {
+        NeuroplexError(
+            .invalidInput, code: "invalid_feature", "feature '\(name)' must be \(expected), not \(value.typeName)",
+            field: name)
+    }
+
+    // MARK: Predicting
+
+    /// The raw outputs of `count` preprocessed rows, row-major (``outputWidth`` each).
+    func predict(rows: [Double], count: Int) throws -> [Double] {
+        if let fallback = evaluatorFallback.withLock({ $0 }) {
+            return try fallback.predict(FeatureMatrix(rows: count, columns: width, values: rows)).flatMap { $0 }
+        }
+        switch evaluator {
+        case .trees(let trees):
+            if count == 1 {
+                var output = [Double](repeating: 0, count: trees.outputCount)
+                rows.withUnsafeBufferPointer { row in
+                    output.withUnsafeMutableBufferPointer { trees.predict(row: row, into: $0) }
+                }
+                return output
+            }
+            return try trees.predictFlat(FeatureMatrix(rows: count, columns: width, values: rows), threads: count >= 20_000 ? 2 : 1)
+        case .model(let model):
+            return try model.predict(FeatureMatrix(rows: count, columns: width, values: rows)).flatMap { $0 }
+        }
+    }
+
+    /// What one row of raw outputs means.
+    func output(_ values: ArraySlice<Double>) -> PredictionOutput {
+        switch version.task {
+        case .classification:
+            let classes = version.label?.classes ?? []
+            let probabilities = Array(values)
+            let best = DriftStatistics.argmax(probabilities)
+            return PredictionOutput(
+                label: best < classes.count ? classes[best] : String(best), probabilities: probabilities,
+                confidence: probabilities.isEmpty ? nil : probabilities[best])
+        case .regression:
+            return PredictionOutput(value: values.first)
+        case .anomaly:
+            return PredictionOutput(anomalyScore: values.first)
+        }
+    }
+
+    /// Explains preprocessed rows: XGBoost's exact TreeSHAP, or coefficient × value for logistic regression.
+    /// - Throws: 422 `explanation_unsupported` for other algorithms.
+    func explain(rows: [Double], count: Int, outputs: [PredictionOutput]) throws -> [Explanation] {
+        let classes = version.label?.classes
+        let matrix = FeatureMatrix(rows: count, columns: width, values: rows)
+        if let xgboost = explainer.withLock({ $0 }) {
+            let all = try xgboost.contributions(matrix)
+            return all.enumerated().map { r, groups in
+                // Binary and regression models have one margin; a multi-class one has one per class: explain the
+                // predicted class.
+                var group = 0
+                var outcome = classes.flatMap { $0.count == 2 ? $0[1] : nil }
+                if groups.count > 1, let label = outputs[r].label, let index = classes?.firstIndex(of: label) {
+                    group = index
+                    outcome = label
+                }
+                let values = groups[min(group, groups.count - 1)]
+                return self.explanation(values.dropLast(), bias: values.last ?? 0, outcome: outcome)
+            }
+        }
+        if case .model(let model) = evaluator, let logistic = model as? LogisticRegressionModel {
+            return (0..<count).map { r in
+                let x = rows[r * width..<(r + 1) * width]
+                var k = 0
+                var outcome = classes.flatMap { $0.count == 2 ? $0[1] : nil }
+                if logistic.classCount > 2, let label = outputs[r].label, let index = classes?.firstIndex(of: label) {
+                    k = index
+                    outcome = label
+                }
+                let coefficients = logistic.coefficients(k)
+                let values = zip(coefficients, x).map { $0 * $1 }
+                return explanation(values[...], bias: logistic.intercept(k), outcome: outcome)
+            }
+        }
+        throw NeuroplexError(
+            .invalidInput, code: "explanation_unsupported",
+            "explanations are given for XGBoost and logistic regression models, not \(version.algorithm)", field: "explain")
+    }
+
+    /// Sums feature contributions back to input columns.
+    private func explanation(_ values: ArraySlice<Double>, bias: Double, outcome: String?) -> Explanation {
+        let start = values.startIndex
+        var contributions: [(name: String, value: Double)] = []
+        for (index, column) in inputs.enumerated() {
+            let count = column.kind == .onehot ? (column.categories?.count ?? 0) : 1
+            var sum = 0.0
+            for k in 0..<count { sum += values[start + offsets[index] + k] }
+            contributions.append((column.name, sum))
+        }
+        return Explanation(outcome: outcome, bias: bias, contributions: contributions)
+    }
+}

@@ -7,9 +7,10 @@ import NeuroplexCore
 /// Predictions equal XGBoost's own (1.7's CPU predictor): features are compared as `Float(value) < threshold` in
 /// 32-bit floats, a NaN feature takes its node's default branch, leaf values are summed in tree order in 32-bit
 /// floats starting from the base margin, and the objective's transform (sigmoid, softmax) is applied in 32-bit
-/// floats as XGBoost does. Each row of ``predict(_:)`` has the shape and meaning of ``XGBoostModel/predict(_:)``:
-/// two probabilities `[1 − p, p]` for `binary:*`, one probability per class for `multi:softprob`, a one-hot row
-/// for `multi:softmax`, the value for regression.
+/// floats as XGBoost does, except that `binary:logistic`'s two probabilities are computed in 64 bits from the
+/// margin (within 1e-7 of XGBoost's), so that their log-odds give the margin back. Each row of ``predict(_:)``
+/// has the shape and meaning of ``XGBoostModel/predict(_:)``: two probabilities `[1 − p, p]` for `binary:*`,
+/// one probability per class for `multi:softprob`, a one-hot row for `multi:softmax`, the value for regression.
 ///
 /// ```swift
 /// let ensemble = try CompiledTreeEnsemble(xgboostJSON: model.artifact().bytes)
@@ -473,9 +474,11 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
     private func finish(_ margins: UnsafeMutablePointer<Float>, into output: UnsafeMutablePointer<Double>) {
         switch transform {
         case .binaryProbability:
-            let p = Self.sigmoid(margins[0])
-            output[0] = 1 - Double(p)
-            output[1] = Double(p)
+            // In Double from the Float margin (within 1e-7 of XGBoost's Float sigmoid), so that the log-odds of
+            // either probability give the margin back, as explanations need, even for p near 0 or 1.
+            let margin = Double(margins[0])
+            output[0] = 1 / (1 + Foundation.exp(margin))
+            output[1] = 1 / (1 + Foundation.exp(-margin))
         case .binaryMargin:
             output[0] = 1 - Double(margins[0])
             output[1] = Double(margins[0])

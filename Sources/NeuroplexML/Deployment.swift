@@ -13,11 +13,22 @@ public struct DeploymentStrategy: Sendable, Codable, Equatable {
         public var maxErrorRate: Double?
         public var maxP99Ms: Double?
         public var minAccuracy: Double?
+
+        public init(maxErrorRate: Double? = nil, maxP99Ms: Double? = nil, minAccuracy: Double? = nil) {
+            self.maxErrorRate = maxErrorRate
+            self.maxP99Ms = maxP99Ms
+            self.minAccuracy = minAccuracy
+        }
     }
 
     public struct Weighted: Sendable, Codable, Equatable {
         public var version: Int
         public var weight: Double
+
+        public init(version: Int, weight: Double) {
+            self.version = version
+            self.weight = weight
+        }
     }
 
     public var type: Kind

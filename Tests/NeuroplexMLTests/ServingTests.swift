@@ -1,0 +1,276 @@
+import Foundation
+import NeuroplexCore
+import NeuroplexML
+import NeuroplexStorage
+import NeuroplexTestSupport
+import Testing
+
+/// A trained model with two versions and a serving engine over the same database.
+struct ServingBench {
+    let bench: TrainingBench
+    let serving: ModelServing
+    let clock: ManualWallClock
+    let modelId: String
+
+    init(_ engine: Database.Engine = .sqlite) async throws {
+        let bench = try await TrainingBench(engine)
+        self.bench = bench
+        clock = ManualWallClock(Date())
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 1200)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "gbdt", task: .classification, algorithm: "xgboost", hyperparameters: ["max_depth": 3]))
+        modelId = model.id
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        for rounds in [40, 10] {
+            let job = try await bench.training.submit(
+                modelId: model.id, datasetId: dataset.id, hyperparameters: ["n_estimators": .int(Int64(rounds))], split: nil,
+                priority: nil)
+            let finished = try await bench.wait(job.id)
+            #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+        }
+        worker.cancel()
+        await worker.value
+        serving = Self.serving(bench, clock)
+    }
+
+    static func serving(_ bench: TrainingBench, _ clock: ManualWallClock) -> ModelServing {
+        ModelServing(
+            registry: bench.training.registry, database: bench.catalogue.database, events: bench.training.events,
+            clock: clock, logger: quietLogger)
+    }
+
+    func deploy(_ version: Int, _ strategy: DeploymentStrategy = .init(type: .immediate)) async throws -> Deployment {
+        try await serving.deploy(modelId: modelId, DeployRequest(version: String(version), strategy: strategy))
+    }
+
+    func predict(_ instances: [JSONValue], explain: Bool = false, cache: Bool = false, allowMissing: Bool = false) throws -> JSONValue {
+        var request = PredictRequest(model: "gbdt", instances: instances)
+        request.explain = explain
+        request.cache = cache
+        request.allowMissing = allowMissing
+        return try JSONValue.parse(try serving.predict(request))
+    }
+
+    static func instance(f1: Double, f2: Double, proto: String = "tcp") -> JSONValue {
+        .object(["f1": .double(f1), "f2": .double(f2), "proto": .string(proto)])
+    }
+
+    /// `count` instances like the training data, f1 moved by `shift`.
+    static func instances(_ count: Int, seed: UInt64, shift: Double = 0) -> [JSONValue] {
+        Synthetic.points(count, seed: seed).enumerated().map { index, point in
+            instance(f1: point.0 + shift, f2: point.1, proto: ["tcp", "udp", "icmp"][index % 3])
+        }
+    }
+}
+
+func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        try body()
+        Issue.record("expected \(code)", sourceLocation: sourceLocation)
+    } catch let error as NeuroplexError {
+        #expect(error.code.rawValue == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct ServingTests {
+    @Test func predictionsExplanationsAndInputErrors() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        #expect(throws: ModelNotServing.self) { try s.predict([ServingBench.instance(f1: 0, f2: 0)]) }
+        let deployment = try await s.deploy(1)
+        #expect(deployment.primaryVersion == 1 && deployment.status == .deployed)
+
+        // Labels follow the rule the data was made with (score = f1 + 2·f2 + [icmp] > 0.5 → attack).
+        let instances = ServingBench.instances(200, seed: 99)
+        let answer = try s.predict(instances)
+        guard case .array(let predictions)? = answer["predictions"] else { Issue.record("no predictions"); return }
+        #expect(predictions.count == 200 && answer["version"] == 1)
+        var correct = 0
+        for (instance, prediction) in zip(instances, predictions) {
+            let score = instance["f1"]!.numberValue! + 2 * instance["f2"]!.numberValue! + (instance["proto"] == "icmp" ? 1 : 0)
+            if prediction["label"] == .string(score > 0.5 ? "attack" : "benign") { correct += 1 }
+            let p = prediction["probabilities"]?["attack"]?.numberValue ?? -1
+            let q = prediction["probabilities"]?["benign"]?.numberValue ?? -1
+            #expect(abs(p + q - 1) < 1e-6 && prediction["confidence"]?.numberValue == max(p, q))
+        }
+        #expect(correct >= 180, "\(correct) of 200")
+        #expect(Set(predictions.compactMap { $0["id"] }).count == 200)
+
+        // TreeSHAP contributions sum to the positive class's log-odds (attack: the rarer class of the training data).
+        let explained = try s.predict(Array(instances.prefix(5)), explain: true)
+        guard case .array(let rows)? = explained["predictions"] else { Issue.record("no predictions"); return }
+        for row in rows {
+            let explanation = row["explanation"]!
+            #expect(explanation["outcome"] == "attack")
+            guard case .object(let contributions)? = explanation["contributions"] else { Issue.record("no contributions"); continue }
+            #expect(Set(contributions.keys) == ["f1", "f2", "proto"])
+            let sum = explanation["bias"]!.numberValue! + contributions.values.compactMap(\.numberValue).reduce(0, +)
+            let p = row["probabilities"]!["attack"]!.numberValue!
+            #expect(abs(sum - log(p / (1 - p))) < 1e-4, "\(sum) vs \(log(p / (1 - p)))")
+        }
+
+        // Input errors name the feature; nothing is counted as served.
+        expectProblem("unknown_feature") {
+            _ = try s.predict([.object(["f1": 1, "f2": 1, "proto": "tcp", "colour": "red"])])
+        }
+        expectProblem("missing_feature") { _ = try s.predict([.object(["f1": 1, "proto": "tcp"])]) }
+        expectProblem("invalid_feature") { _ = try s.predict([.object(["f1": "high", "f2": 1, "proto": "tcp"])]) }
+        expectProblem("invalid_instance") { _ = try s.predict([.array([1, 2])]) }
+        // Filled as in training when allowed; an array in column order; ignored columns (the id, the label) pass.
+        #expect(try s.predict([.object(["f1": 1, "proto": "tcp"])], allowMissing: true)["predictions"]?[0]?["label"] != nil)
+        #expect(try s.predict([.array([1, 1, "udp"])])["predictions"]?[0]?["label"] != nil)
+        #expect(try s.predict([.object(["id": "x", "f1": 1, "f2": 1, "proto": "tcp", "label": "attack"])])["version"] == 1)
+    }
+
+    @Test func swapsUnderConcurrentPredictionsFailNoneAndEmptyTheCache() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        let one = [ServingBench.instance(f1: 0.3, f2: -0.2)]
+        _ = try s.predict(one, cache: true)
+        _ = try s.predict(one, cache: true)
+        let metrics = try await s.serving.metrics(model: "gbdt")
+        #expect(metrics["models"]?[0]?["cacheHits"] == 1 && metrics["models"]?[0]?["cacheMisses"] == 1)
+
+        let outcome = try await withThrowingTaskGroup(of: (failures: Int, versions: Set<Int>).self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var failures = 0
+                    var versions: Set<Int> = []
+                    for index in 0..<400 {
+                        do {
+                            let answer = try s.predict(ServingBench.instances(1, seed: UInt64(index)))
+                            if let version = answer["version"]?.numberValue { versions.insert(Int(version)) }
+                        } catch {
+                            failures += 1
+                        }
+                        if index % 50 == 0 { await Task.yield() }
+                    }
+                    return (failures, versions)
+                }
+            }
+            for version in [2, 1, 2] { _ = try await s.deploy(version) }
+            var total = (failures: 0, versions: Set<Int>())
+            for try await part in group {
+                total.failures += part.failures
+                total.versions.formUnion(part.versions)
+            }
+            return total
+        }
+        #expect(outcome.failures == 0)
+        #expect(!outcome.versions.isEmpty && outcome.versions.isSubset(of: [1, 2]))
+        // The deploys emptied the model's cache entries: the same input is computed again.
+        _ = try s.predict(one, cache: true)
+        let after = try await s.serving.metrics(model: "gbdt")
+        let v2 = after["models"]?[0]?["versions"]?[1]
+        #expect(v2?["version"] == 2 && v2?["cacheMisses"] == 1 && v2?["cacheHits"] == 0)
+        #expect(try s.predict(one)["version"] == 2)
+    }
+
+    @Test func canarySplitsTrafficRollsBackOnItsRulesAndPromotesInSteps() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        var canary = DeploymentStrategy(type: .canary)
+        canary.percent = 50
+        canary.rollback = .init(minAccuracy: 0.99)
+        _ = try await s.deploy(2, canary)
+        var served: [Int: Int] = [:]
+        var canaryIds: [(String, String)] = []
+        for instance in ServingBench.instances(400, seed: 5) {
+            let answer = try s.predict([instance])
+            let version = Int(answer["version"]!.numberValue!)
+            served[version, default: 0] += 1
+            if version == 2, case .string(let id)? = answer["predictions"]?[0]?["id"], case .string(let label)? = answer["predictions"]?[0]?["label"] {
+                canaryIds.append((id, label))
+            }
+        }
+        #expect((120...280).contains(served[1] ?? 0) && (120...280).contains(served[2] ?? 0), "\(served)")
+
+        // Feedback that says the canary is always wrong breaks minAccuracy: it is rolled back, and recorded.
+        for (id, label) in canaryIds.prefix(25) {
+            _ = try await s.serving.feedback(predictionId: id, actual: .string(label == "attack" ? "benign" : "attack"))
+        }
+        await s.serving.checkCanaries()
+        let rolledBack = s.serving.deployment(modelId: s.modelId)
+        #expect(rolledBack?.canary == nil && rolledBack?.variants.map(\.version) == [1])
+        #expect(rolledBack?.history.last?.type == "rolled_back" && rolledBack?.history.last?.detail?.contains("accuracy") == true)
+        #expect(try s.predict([ServingBench.instance(f1: 0, f2: 0)])["version"] == 1)
+
+        // Two steps of 30 s: 50 % → 75 % → promoted.
+        var stepped = DeploymentStrategy(type: .canary)
+        stepped.percent = 50
+        stepped.steps = 2
+        stepped.intervalSeconds = 30
+        _ = try await s.deploy(2, stepped)
+        await s.serving.checkCanaries()
+        #expect(s.serving.deployment(modelId: s.modelId)?.canary?.percent == 50)
+        s.clock.advance(by: 31)
+        await s.serving.checkCanaries()
+        #expect(s.serving.deployment(modelId: s.modelId)?.canary?.percent == 75)
+        s.clock.advance(by: 31)
+        await s.serving.checkCanaries()
+        let promoted = s.serving.deployment(modelId: s.modelId)
+        #expect(promoted?.canary == nil && promoted?.primaryVersion == 2 && promoted?.history.last?.type == "promoted")
+
+        // A/B weights; a canary needs a deployed version; a retired model answers why.
+        var ab = DeploymentStrategy(type: .ab)
+        ab.variants = [.init(version: 1, weight: 3), .init(version: 2, weight: 1)]
+        let split = try await s.deploy(1, ab)
+        #expect(split.variants.map(\.weight) == [75, 25] && split.variants.map(\.name) == ["a", "b"])
+        _ = try await s.serving.retire(modelId: s.modelId)
+        #expect(throws: ModelNotServing.self) { try s.predict([ServingBench.instance(f1: 0, f2: 0)]) }
+        #expect(await s.serving.notServing("gbdt").code.rawValue == "model_retired")
+        await #expect(throws: NeuroplexError.self) { _ = try await s.deploy(2, canary) }
+    }
+
+    @Test func driftFlagsAShiftedFeatureAndDeploymentsSurviveARestart() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        _ = try s.predict(ServingBench.instances(600, seed: 31, shift: 5))
+        let drift = try await s.serving.drift(modelId: s.modelId, version: nil)
+        guard case .array(let features)? = drift["features"] else { Issue.record("no features"); return }
+        let byName = Dictionary(uniqueKeysWithValues: features.compactMap { entry -> (String, JSONValue)? in
+            guard case .string(let name)? = entry["feature"] else { return nil }
+            return (name, entry)
+        })
+        #expect(byName["f1"]?["drifted"] == true && (byName["f1"]?["psi"]?.numberValue ?? 0) > 1)
+        #expect(byName["f2"]?["drifted"] == false && (byName["f2"]?["ks"]?.numberValue ?? 1) < 0.1)
+        #expect(drift["window"]?["size"] == 600)
+
+        // A new engine over the same database serves the stored deployment.
+        _ = try await s.deploy(2)
+        let restarted = ServingBench.serving(s.bench, s.clock)
+        try await restarted.restore()
+        #expect(restarted.deployment(modelId: s.modelId)?.primaryVersion == 2)
+        var request = PredictRequest(model: "gbdt", instances: [ServingBench.instance(f1: 0, f2: 0)])
+        request.cache = true
+        #expect(try JSONValue.parse(try restarted.predict(request))["version"] == 2)
+    }
+
+    @Test func statistics() {
+        // Two-proportion z-test, worked by hand: 80/100 against 90/100 → z = 0.1 / √(0.85·0.15·0.02) = 1.9803.
+        let test = ProportionTest(a: ("a", 80, 100), b: ("b", 90, 100))
+        #expect(abs(test.z - 1.9803) < 1e-3 && abs(test.pValue - 0.0477) < 1e-3 && test.significant)
+        #expect(test.verdict.hasPrefix("b is more accurate"))
+        #expect(!ProportionTest(a: ("a", 8, 10), b: ("b", 9, 10)).significant)
+        // KS: identical samples 0, disjoint ones 1; PSI of equal shares 0 and growing with the shift.
+        let sample = (0..<100).map(Double.init)
+        #expect(DriftStatistics.ks(sample, sample).statistic == 0)
+        #expect(DriftStatistics.ks(sample, sample.map { $0 + 1000 }).statistic == 1)
+        #expect(DriftStatistics.ks(sample, sample.map { $0 + 1000 }).pValue < 1e-6)
+        #expect(DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.5, 0.5]) == 0)
+        #expect(DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.6, 0.4]) < DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.9, 0.1]))
+    }
+}
+
+extension JSONValue {
+    /// The element at `index` of an array, or `nil`.
+    fileprivate subscript(_ index: Int) -> JSONValue? {
+        guard case .array(let values) = self, values.indices.contains(index) else { return nil }
+        return values[index]
+    }
+}

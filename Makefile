@@ -6,7 +6,7 @@ CONFIG ?= debug
 DATA_DIR ?=
 PORT ?=
 # Acceptance checks of the resolved issues, run against a real server by `make test` when ../shared is present.
-ACCEPTANCE ?= foundation memory ml_lifecycle
+ACCEPTANCE ?= foundation memory ml_lifecycle ml_serving
 
 .PHONY: run build test unit-test acceptance bootstrap bench clean
 
@@ -31,7 +31,8 @@ acceptance:
 	  for check in $(ACCEPTANCE); do \
 	    echo "== acceptance: $$check"; python3 ../shared/acceptance/$$check.py || exit 1; \
 	  done && \
-	  echo "== integration: real Redis clients" && python3 Tests/Integration/resp_clients.py; \
+	  echo "== integration: real Redis clients" && python3 Tests/Integration/resp_clients.py && \
+	  echo "== integration: Open Inference Protocol with tritonclient" && python3 Tests/Integration/oip_clients.py; \
 	else echo "acceptance: ../shared/acceptance not found, skipped"; fi
 
 bench: bootstrap

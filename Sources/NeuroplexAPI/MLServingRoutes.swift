@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NeuroplexCore
 import NeuroplexML
@@ -222,7 +223,7 @@ struct MLServingRoutes {
 
     private func infer(_ request: Request, _ context: NeuroplexRequestContext, name: String, version: String?) async throws -> JSONValue {
         let served = try await served(name, version: version)
-        let body = try await Self.document(request, context)
+        let body = try await Self.inferenceBody(request, context)
         guard case .array(let tensors)? = body["inputs"], !tensors.isEmpty else {
             throw NeuroplexError.invalid("inputs", "inputs is a non-empty array of tensors {name, shape, datatype, data}", kind: .badRequest)
         }
@@ -317,6 +318,83 @@ struct MLServingRoutes {
         ]
         if let id = body["id"] { response["id"] = id }
         return .object(response)
+    }
+
+    /// The JSON of an inference request. With the binary tensor extension (`Inference-Header-Content-Length`),
+    /// the JSON header comes first and each input's `binary_data_size` bytes follow in order; they are read into
+    /// the input's `data` (FP64, FP32, INT32, INT64, BOOL little-endian; BYTES as 4-byte lengths and bytes).
+    static func inferenceBody(_ request: Request, _ context: NeuroplexRequestContext) async throws -> JSONValue {
+        guard let header = request.headers[HTTPField.Name("Inference-Header-Content-Length")!] else {
+            return try await document(request, context)
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let bytes = Array(buffer.readableBytesView)
+        guard let length = Int(header), length >= 0, length <= bytes.count else {
+            throw NeuroplexError.invalid("Inference-Header-Content-Length", "the JSON header's length is not within the body", kind: .badRequest)
+        }
+        guard case .object(var fields)? = try? JSONValue.parse(bytes[0..<length]),
+            case .array(var inputs)? = fields["inputs"]
+        else {
+            throw NeuroplexError(.badRequest, code: .invalidJSON, "the inference header is not a JSON object with inputs")
+        }
+        var offset = length
+        for (index, input) in inputs.enumerated() {
+            guard case .object(var tensor) = input, let size = tensor["parameters"]?["binary_data_size"]?.numberValue else {
+                continue
+            }
+            let count = Int(size)
+            guard count >= 0, offset + count <= bytes.count else {
+                throw NeuroplexError.invalid("inputs", "binary data runs past the end of the body", kind: .badRequest)
+            }
+            let data = bytes[offset..<offset + count]
+            offset += count
+            guard case .string(let type)? = tensor["datatype"] else {
+                throw NeuroplexError.invalid("inputs", "each input names its datatype", kind: .badRequest)
+            }
+            tensor["data"] = .array(try decodeTensor(data, type: type))
+            inputs[index] = .object(tensor)
+        }
+        fields["inputs"] = .array(inputs)
+        return .object(fields)
+    }
+
+    static func decodeTensor(_ data: ArraySlice<UInt8>, type: String) throws -> [JSONValue] {
+        func numbers<T>(_ width: Int, _ make: (UInt64) -> T, _ value: (T) -> JSONValue) throws -> [JSONValue] {
+            guard data.count % width == 0 else {
+                throw NeuroplexError.invalid("inputs", "\(type) data is a whole number of \(width)-byte values", kind: .badRequest)
+            }
+            return stride(from: data.startIndex, to: data.endIndex, by: width).map { start in
+                var bits: UInt64 = 0
+                for k in 0..<width { bits |= UInt64(data[start + k]) << (8 * k) }
+                return value(make(bits))
+            }
+        }
+        switch type {
+        case "FP64": return try numbers(8, { Double(bitPattern: $0) }) { .double($0) }
+        case "FP32": return try numbers(4, { Float(bitPattern: UInt32($0)) }) { .double(Double($0)) }
+        case "INT64": return try numbers(8, { Int64(bitPattern: $0) }) { .int($0) }
+        case "INT32": return try numbers(4, { Int32(bitPattern: UInt32($0)) }) { .int(Int64($0)) }
+        case "BOOL": return try numbers(1, { $0 != 0 }) { .bool($0) }
+        case "BYTES":
+            var values: [JSONValue] = []
+            var index = data.startIndex
+            while index < data.endIndex {
+                guard index + 4 <= data.endIndex else {
+                    throw NeuroplexError.invalid("inputs", "BYTES data is cut short", kind: .badRequest)
+                }
+                let length = (0..<4).reduce(0) { $0 | Int(data[index + $1]) << (8 * $1) }
+                index += 4
+                guard index + length <= data.endIndex else {
+                    throw NeuroplexError.invalid("inputs", "BYTES data is cut short", kind: .badRequest)
+                }
+                values.append(.string(String(decoding: data[index..<index + length], as: UTF8.self)))
+                index += length
+            }
+            return values
+        default:
+            throw NeuroplexError.invalid("inputs", "datatype \(type) is not supported; use FP64, FP32, INT64, INT32, BOOL or BYTES", kind: .badRequest)
+        }
     }
 
     static func shape(_ tensor: JSONValue) -> [Int]? {

@@ -75,6 +75,33 @@ struct TrainingAPITests {
 
             let deployed = try await client.send(.post, "/ml/models/\(modelId)/deploy", key: admin)
             #expect(deployed.status == .ok && deployed.json["primaryVersion"] as? Int == 1, "\(deployed.text)")
+            let status2 = try await client.send(.get, "/ml/models/\(modelId)/status", key: admin).json
+            #expect(status2["status"] as? String == "deployed" && status2["deployedVersion"] as? Int == 1)
+            let predicted = try await client.send(
+                .post, "/ml/predict", key: admin, json: #"{"model":"gbdt","instances":[{"f1":0.5,"proto":"tcp","blank":7}]}"#)
+            let first = (predicted.json["predictions"] as? [[String: Any]])?.first
+            #expect(predicted.status == .ok && first?["label"] is String && first?["id"] is String, "\(predicted.text)")
+            let unknown = try await client.send(
+                .post, "/ml/predict", key: admin, json: #"{"model":"gbdt","instances":[{"f1":0.5,"proto":"tcp","blank":7,"x":1}]}"#)
+            expectProblem(unknown, .unprocessableContent, code: "unknown_feature")
+            #expect(unknown.text.contains("'x'"))
+            expectProblem(
+                try await client.send(.post, "/ml/predict", key: admin, json: #"{"model":"nope","instances":[{}]}"#),
+                .notFound, code: "not_found")
+            expectProblem(
+                try await client.send(.post, "/ml/predict", key: admin, json: #"{"instances":[{}]}"#), .badRequest,
+                code: "validation_failed")
+            expectProblem(
+                try await client.send(.post, "/ml/feedback", key: admin, json: #"{"predictionId":"prd_x","actual":"attack"}"#),
+                .notFound, code: "unknown_prediction")
+            let feedback = try await client.send(
+                .post, "/ml/feedback", key: admin, json: #"{"predictionId":"\#(first?["id"] as? String ?? "")","actual":"attack"}"#)
+            #expect(feedback.status == .ok && feedback.json["actual"] as? String == "attack", "\(feedback.text)")
+            let oip = try await client.send(
+                .post, "/v2/models/nope/infer", key: admin, json: #"{"inputs":[{"name":"f1","shape":[1],"datatype":"FP64","data":[1]}]}"#)
+            #expect(oip.status == .notFound && (oip.json["error"] as? String)?.contains("nope") == true, "\(oip.text)")
+            let live = try await client.send(.get, "/v2/health/live")
+            #expect(live.status == .ok && live.json["live"] as? Bool == true)
             expectProblem(try await client.send(.post, "/ml/jobs/\(jobId)/cancel", key: admin), .conflict, code: "job_finished")
             let jobs = try await client.send(.get, "/ml/jobs?status=succeeded&model=\(modelId)", key: admin).json
             #expect((jobs["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [jobId])

@@ -110,39 +110,41 @@ final class ServingMonitor: Sendable {
         cacheHits: Int, cacheMisses: Int, shadow: Bool = false
     ) {
         let key = VersionKey(modelId: model.modelId, version: model.version.version)
+        // Changed in place: a copy taken out of the dictionary would copy its rings on the first write.
         stats.withLock { all in
-            var stats = all[key] ?? VersionStats()
-            if shadow {
-                stats.shadowPredictions += outputs.count
-            } else {
-                stats.requests += 1
-                stats.predictions += outputs.count
-                stats.cacheHits += cacheHits
-                stats.cacheMisses += cacheMisses
-                stats.latencies.append(latency)
-            }
-            for output in outputs {
-                if let label = output.label { stats.classCounts[label, default: 0] += 1 }
-                if let confidence = output.confidence {
-                    stats.confidence[min(9, max(0, Int(confidence * 10)))] += 1
+            Self.update(&all[key, default: VersionStats()]) { stats in
+                if shadow {
+                    stats.shadowPredictions += outputs.count
+                } else {
+                    stats.requests += 1
+                    stats.predictions += outputs.count
+                    stats.cacheHits += cacheHits
+                    stats.cacheMisses += cacheMisses
+                    stats.latencies.append(latency)
+                }
+                for output in outputs {
+                    if let label = output.label { stats.classCounts[label, default: 0] += 1 }
+                    if let confidence = output.confidence {
+                        stats.confidence[min(9, max(0, Int(confidence * 10)))] += 1
+                    }
                 }
             }
-            all[key] = stats
         }
         let columns = model.inputs.count
         if columns > 0, raw.count >= columns * outputs.count {
+            let windowSize = windowSize
+            let classes = model.classes ?? []
             windows.withLock { all in
-                var window = all[key] ?? InputWindow(columns: columns, capacity: windowSize)
-                for (r, output) in outputs.enumerated() {
-                    window.rows.append(Array(raw[r * columns..<(r + 1) * columns]))
-                    let classes = model.classes ?? []
-                    if let label = output.label, let index = classes.firstIndex(of: label) {
-                        window.predictions.append(Double(index))
-                    } else {
-                        window.predictions.append(output.value ?? output.anomalyScore ?? .nan)
+                Self.update(&all[key, default: InputWindow(columns: columns, capacity: windowSize)]) { window in
+                    for (r, output) in outputs.enumerated() {
+                        window.rows.append(Array(raw[r * columns..<(r + 1) * columns]))
+                        if let label = output.label, let index = classes.firstIndex(of: label) {
+                            window.predictions.append(Double(index))
+                        } else {
+                            window.predictions.append(output.value ?? output.anomalyScore ?? .nan)
+                        }
                     }
                 }
-                all[key] = window
             }
         }
         guard !shadow, !ids.isEmpty else { return }
@@ -161,22 +163,23 @@ final class ServingMonitor: Sendable {
     /// Counts a failed request (`rejected` for the client's mistakes).
     func recordFailure(modelId: String, version: Int, rejected: Bool) {
         stats.withLock { all in
-            let key = VersionKey(modelId: modelId, version: version)
-            var stats = all[key] ?? VersionStats()
-            stats.requests += 1
-            if rejected { stats.rejected += 1 } else { stats.errors += 1 }
-            all[key] = stats
+            Self.update(&all[VersionKey(modelId: modelId, version: version), default: VersionStats()]) { stats in
+                stats.requests += 1
+                if rejected { stats.rejected += 1 } else { stats.errors += 1 }
+            }
         }
     }
+
+    @inline(__always)
+    private static func update<Value>(_ value: inout Value, _ body: (inout Value) -> Void) { body(&value) }
 
     func prediction(_ id: String) -> PredictionRecord? { predictions.withLock { $0.records[id] } }
 
     func recordFeedback(_ record: PredictionRecord, actual: String, at: Date) {
         stats.withLock { all in
-            let key = VersionKey(modelId: record.modelId, version: record.version)
-            var stats = all[key] ?? VersionStats()
-            stats.feedback.append(Feedback(at: at, predicted: record.predicted, actual: actual))
-            all[key] = stats
+            Self.update(&all[VersionKey(modelId: record.modelId, version: record.version), default: VersionStats()]) {
+                $0.feedback.append(Feedback(at: at, predicted: record.predicted, actual: actual))
+            }
         }
     }
 

@@ -24,4 +24,5 @@ extension APIHandler {
     func modelHealth(_ input: Operations.ModelHealth.Input) async throws -> Operations.ModelHealth.Output { throw Self.servedByFastRoute }
     func modelInfo(_ input: Operations.ModelInfo.Input) async throws -> Operations.ModelInfo.Output { throw Self.servedByFastRoute }
     func updateModels(_ input: Operations.UpdateModels.Input) async throws -> Operations.UpdateModels.Output { throw Self.servedByFastRoute }
+    func getMLEvents(_ input: Operations.GetMLEvents.Input) async throws -> Operations.GetMLEvents.Output { throw Self.servedByFastRoute }
 }

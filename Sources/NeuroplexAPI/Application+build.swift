@@ -139,9 +139,13 @@ public func buildApplication(
                     keys: platform.keys, logger: logger))
         }
         let webSocket = MemoryWebSocket(memory: platform.memory, keys: platform.keys)
+        let modelEvents = MLEventStream(events: platform.training.events, registry: platform.training.registry, keys: platform.keys)
         return Application(
             router: router,
-            server: .http1WebSocket(configuration: webSocket.serverConfiguration, decide: webSocket.decide),
+            server: .http1WebSocket(configuration: webSocket.serverConfiguration) { head, logger in
+                if let handler = await webSocket.decide(head, logger: logger) { return handler }
+                return await modelEvents.decide(head, logger: logger)
+            },
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
             services: services,
@@ -182,12 +186,14 @@ func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<Neur
             fastRoutes: fastRoutes(keys: platform.keys, memory: platform.memory, watchHub: watchHub).merging(
                 MLTrainingRoutes(training: platform.training, serving: platform.serving).routes
             ) { first, _ in first }.merging(
-                MLServingRoutes(serving: platform.serving, training: platform.training).routes
+                MLServingRoutes(serving: platform.serving, training: platform.training, keys: platform.keys).routes
             ) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 
     MemoryWebSocket(memory: platform.memory, keys: platform.keys).addRoute(to: router)
+    MLEventStream(events: platform.training.events, registry: platform.training.registry, keys: platform.keys)
+        .addRoute(to: router)
 
     let spec = ByteBuffer(bytes: document.json)
     router.get("/openapi.json") { _, _ in

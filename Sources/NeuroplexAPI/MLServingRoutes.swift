@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NeuroplexCore
+import NeuroplexGateway
 import NeuroplexML
 
 /// Model serving (`/ml/predict`, deploy, retire, feedback, metrics, drift, experiments), the Open Inference
@@ -10,6 +11,7 @@ import NeuroplexML
 struct MLServingRoutes {
     let serving: ModelServing
     let training: MLTraining
+    let keys: KeyStore
 
     var registry: ModelRegistry { training.registry }
 
@@ -64,6 +66,9 @@ struct MLServingRoutes {
                 }
                 return Self.json(try await serving.feedback(predictionId: id, actual: actual))
             },
+            OpenAPIDocument.route("GET", "/ml/events"): MLEventStream(
+                events: training.events, registry: registry, keys: keys
+            ).route,
             OpenAPIDocument.route("GET", "/ml/metrics"): FastRoute { request, _, _ in
                 Self.json(try await serving.metrics(model: request.uri.queryParameters.get("model")))
             },

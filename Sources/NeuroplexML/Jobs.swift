@@ -367,6 +367,8 @@ public enum MLEvent: Sendable, Equatable {
     case validated(modelId: String, version: Int, metrics: [String: Double], passed: Bool?)
     /// A deployment changed: deployed, a canary step, promoted, rolled back or retired (`change`), with a reason.
     case deployment(modelId: String, version: Int?, change: String, detail: String?)
+    /// Monitoring found something: `kind` is `drift` or `accuracy`.
+    case alert(modelId: String, version: Int, kind: String, detail: String)
 }
 
 /// A small typed event bus: every subscriber gets every event published after it subscribed. A slow subscriber
@@ -378,14 +380,17 @@ public final class MLEventBus: Sendable {
     public init() {}
 
     /// The events from now on; ends when the caller stops iterating.
-    public func subscribe(buffer: Int = 1024) -> AsyncStream<MLEvent> {
+    public func subscribe(buffer: Int = 1024) -> AsyncStream<MLEvent> { subscription(buffer: buffer).events }
+
+    /// The events from now on, and a function that ends the stream from any task (at shutdown).
+    public func subscription(buffer: Int = 1024) -> (events: AsyncStream<MLEvent>, end: @Sendable () -> Void) {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let (stream, continuation) = AsyncStream<MLEvent>.makeStream(bufferingPolicy: .bufferingNewest(buffer))
         continuation.onTermination = { [weak self] _ in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
         }
         subscribers.withLock { $0[id] = continuation }
-        return stream
+        return (stream, { continuation.finish() })
     }
 
     public func publish(_ event: MLEvent) {
@@ -457,5 +462,57 @@ public final class JobSignal: Sendable {
             return waiter
         }
         waiter?.resume()
+    }
+}
+
+extension MLEvent {
+    /// The event's name on the wire: `job.progress`, `job.finished`, `version.created`, `version.validated`,
+    /// `deployment.<change>` (`deployed`, `canary_step`, `promoted`, `rolled_back`, `retired`), `drift.alert`,
+    /// `accuracy.alert`.
+    public var type: String {
+        switch self {
+        case .jobProgress: "job.progress"
+        case .jobFinished: "job.finished"
+        case .versionCreated: "version.created"
+        case .validated: "version.validated"
+        case .deployment(_, _, let change, _): "deployment.\(change)"
+        case .alert(_, _, let kind, _): "\(kind).alert"
+        }
+    }
+
+    public var modelId: String {
+        switch self {
+        case .jobProgress(_, let modelId, _, _, _), .jobFinished(_, let modelId, _), .versionCreated(let modelId, _),
+            .validated(let modelId, _, _, _), .deployment(let modelId, _, _, _), .alert(let modelId, _, _, _):
+            modelId
+        }
+    }
+
+    /// The event as a JSON object with its `type`.
+    public var json: JSONValue {
+        var fields: [String: JSONValue] = ["type": .string(type), "modelId": .string(modelId)]
+        switch self {
+        case .jobProgress(let jobId, _, let current, let total, let metrics):
+            fields["jobId"] = .string(jobId)
+            fields["current"] = .int(Int64(current))
+            fields["total"] = .int(Int64(total))
+            fields["metrics"] = .object(metrics.mapValues { .double($0) })
+        case .jobFinished(let jobId, _, let status):
+            fields["jobId"] = .string(jobId)
+            fields["status"] = .string(status.rawValue)
+        case .versionCreated(_, let version):
+            fields["version"] = .int(Int64(version))
+        case .validated(_, let version, let metrics, let passed):
+            fields["version"] = .int(Int64(version))
+            fields["metrics"] = .object(metrics.mapValues { .double($0) })
+            fields["passed"] = passed.map { .bool($0) } ?? .null
+        case .deployment(_, let version, _, let detail):
+            fields["version"] = version.map { .int(Int64($0)) } ?? .null
+            fields["detail"] = detail.map { .string($0) } ?? .null
+        case .alert(_, let version, _, let detail):
+            fields["version"] = .int(Int64(version))
+            fields["detail"] = .string(detail)
+        }
+        return .object(fields)
     }
 }

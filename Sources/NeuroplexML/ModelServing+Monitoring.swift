@@ -1,5 +1,6 @@
 public import Foundation
 public import NeuroplexCore
+import Synchronization
 
 extension ModelServing {
     // MARK: Metrics
@@ -156,6 +157,55 @@ extension ModelServing {
             "features": .array(features),
             "prediction": prediction,
         ])
+    }
+
+    // MARK: Alerts
+
+    /// Publishes a `drift` alert when a deployed version's inputs or predictions newly drift, and an `accuracy`
+    /// alert when its accuracy over the latest 100 labelled predictions (at least 50) falls more than 5 points
+    /// below its validated (or training) accuracy. Each alert is published once until the condition clears.
+    public func checkAlerts() async {
+        for entry in served() {
+            let version = entry.deployment.primaryVersion
+            var drifted: Set<String> = []
+            var driftDetail: [String] = []
+            if let report = try? await drift(modelId: entry.modelId, version: version),
+                case .array(let features)? = report["features"]
+            {
+                for feature in features where feature["drifted"] == .bool(true) {
+                    guard case .string(let name)? = feature["feature"] else { continue }
+                    drifted.insert(name)
+                    driftDetail.append("\(name) (psi \(String(format: "%.2f", feature["psi"]?.numberValue ?? 0)))")
+                }
+                if report["prediction"]?["drifted"] == .bool(true) {
+                    drifted.insert("prediction")
+                    driftDetail.append("predictions")
+                }
+            }
+            var accuracyLow = false
+            var accuracyDetail = ""
+            let model = entry.models.first { $0.version.version == version }
+            if let stats = monitor.stats(.init(modelId: entry.modelId, version: version)), stats.feedback.count >= 50,
+                let model,
+                let expected = model.version.validation?["accuracy"]?.numberValue ?? model.version.metrics["accuracy"]
+            {
+                let recent = stats.feedback.ordered.suffix(100)
+                let accuracy = Double(recent.filter { $0.predicted == $0.actual }.count) / Double(recent.count)
+                accuracyLow = accuracy < expected - 0.05
+                accuracyDetail = String(format: "live accuracy %.3f over the latest %d labelled predictions, against %.3f at validation", accuracy, recent.count, expected)
+            }
+            let previous: (drift: Set<String>, accuracyLow: Bool) =
+                alerted.withLock { $0[entry.modelId] } ?? (drift: [], accuracyLow: false)
+            if !drifted.subtracting(previous.drift).isEmpty {
+                events.publish(.alert(
+                    modelId: entry.modelId, version: version, kind: "drift",
+                    detail: "drift in " + driftDetail.joined(separator: ", ")))
+            }
+            if accuracyLow, !previous.accuracyLow {
+                events.publish(.alert(modelId: entry.modelId, version: version, kind: "accuracy", detail: accuracyDetail))
+            }
+            alerted.withLock { $0[entry.modelId] = (drifted, accuracyLow) }
+        }
     }
 
     // MARK: Experiments

@@ -88,6 +88,8 @@ public final class ModelServing: Sendable {
     /// Deploys, retires and canary steps, one at a time.
     private let changes = ChangeLock()
     private let shadowsInFlight = Atomic<Int>(0)
+    /// What monitoring last alerted about, per model: the drifted features, and whether accuracy was low.
+    let alerted = Mutex<[String: (drift: Set<String>, accuracyLow: Bool)]>([:])
 
     /// Takes one of the 32 places for shadow predictions, if one is free.
     func shadowsInFlightAdd() -> Bool {
@@ -406,11 +408,14 @@ public final class ModelServing: Sendable {
         }
     }
 
-    /// Checks the canaries every second until cancelled.
+    /// Checks the canaries every second, and drift and accuracy every 10 seconds, until cancelled.
     public func runCanaryChecks() async {
+        var ticks = 0
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
             await checkCanaries()
+            ticks += 1
+            if ticks % 10 == 0 { await checkAlerts() }
         }
     }
 

@@ -172,6 +172,7 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
     @Test func canarySplitsTrafficRollsBackOnItsRulesAndPromotesInSteps() async throws {
         let s = try await ServingBench()
         defer { Task { await s.bench.close() } }
+        let events = s.bench.training.events.subscription()
         _ = try await s.deploy(1)
         var canary = DeploymentStrategy(type: .canary)
         canary.percent = 50
@@ -198,6 +199,11 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         #expect(rolledBack?.canary == nil && rolledBack?.variants.map(\.version) == [1])
         #expect(rolledBack?.history.last?.type == "rolled_back" && rolledBack?.history.last?.detail?.contains("accuracy") == true)
         #expect(try s.predict([ServingBench.instance(f1: 0, f2: 0)])["version"] == 1)
+        // The deploys and the rollback were published, in order, for /ml/events and /ml/ws.
+        events.end()
+        var published: [String] = []
+        for await event in events.events { published.append(event.type) }
+        #expect(published == ["deployment.deployed", "deployment.deployed", "deployment.rolled_back"], "\(published)")
 
         // Two steps of 30 s: 50 % → 75 % → promoted.
         var stepped = DeploymentStrategy(type: .canary)

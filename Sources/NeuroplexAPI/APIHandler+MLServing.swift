@@ -25,4 +25,5 @@ extension APIHandler {
     func modelInfo(_ input: Operations.ModelInfo.Input) async throws -> Operations.ModelInfo.Output { throw Self.servedByFastRoute }
     func updateModels(_ input: Operations.UpdateModels.Input) async throws -> Operations.UpdateModels.Output { throw Self.servedByFastRoute }
     func getMLEvents(_ input: Operations.GetMLEvents.Input) async throws -> Operations.GetMLEvents.Output { throw Self.servedByFastRoute }
+    func getModelImportance(_ input: Operations.GetModelImportance.Input) async throws -> Operations.GetModelImportance.Output { throw Self.servedByFastRoute }
 }

@@ -42,6 +42,16 @@ struct MLServingRoutes {
                 }
                 return Self.json(try await serving.drift(modelId: try context.parameters.require("id"), version: version))
             },
+            OpenAPIDocument.route("GET", "/ml/models/{id}/importance"): FastRoute { request, context, _ in
+                var version: Int?
+                if let text = request.uri.queryParameters.get("version") {
+                    guard let number = Int(text) else {
+                        throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
+                    }
+                    version = number
+                }
+                return Self.json(try await serving.importance(modelId: try context.parameters.require("id"), version: version))
+            },
             OpenAPIDocument.route("GET", "/ml/models/{id}/experiments"): FastRoute { _, context, _ in
                 Self.json(try await serving.experiments(modelId: try context.parameters.require("id")))
             },

@@ -159,6 +159,43 @@ extension ModelServing {
         ])
     }
 
+    // MARK: Importance
+
+    /// Global importance of a deployed version's input columns (default the deployed one): XGBoost's splits, gain
+    /// and cover, and the mean |SHAP| over the latest inputs it served (up to the drift window).
+    /// - Throws: 404; 409 `not_deployed` (importance is computed on a loaded version).
+    public func importance(modelId: String, version requested: Int?) async throws -> JSONValue {
+        let model = try await registry.get(id: modelId)
+        guard let entry = served().first(where: { $0.modelId == model.id }) else { throw await notServing(model.id) }
+        let number = requested ?? entry.deployment.primaryVersion
+        guard let served = entry.models.first(where: { $0.version.version == number }) else {
+            throw NeuroplexError(.conflict, code: "version_not_deployed", "version \(number) of '\(model.name)' is not deployed")
+        }
+        let rows = (monitor.window(.init(modelId: model.id, version: number))?.rows.ordered ?? []).map(served.instance(fromRaw:))
+        let importance = try served.importance(over: rows)
+        let totalGain = importance.compactMap(\.totalGain).reduce(0, +)
+        let features: [JSONValue] = importance.map { item in
+            var fields: [String: JSONValue] = ["feature": .string(item.feature)]
+            if let splits = item.splits { fields["splits"] = .double(splits) }
+            if let gain = item.totalGain {
+                fields["totalGain"] = .double(gain)
+                fields["gain"] = .double((item.splits ?? 0) > 0 ? gain / item.splits! : 0)
+                fields["gainShare"] = .double(totalGain > 0 ? gain / totalGain : 0)
+            }
+            if let cover = item.totalCover {
+                fields["totalCover"] = .double(cover)
+                fields["cover"] = .double((item.splits ?? 0) > 0 ? cover / item.splits! : 0)
+            }
+            fields["meanAbsShap"] = item.meanAbsoluteContribution.map { .double($0) } ?? .null
+            return .object(fields)
+        }.sorted { ($0["meanAbsShap"]?.numberValue ?? $0["totalGain"]?.numberValue ?? 0) > ($1["meanAbsShap"]?.numberValue ?? $1["totalGain"]?.numberValue ?? 0) }
+        return .object([
+            "modelId": .string(model.id), "model": .string(model.name), "version": .int(Int64(number)),
+            "shapRows": .int(Int64(rows.count)), "shapSource": .string("the latest inputs served"),
+            "features": .array(features),
+        ])
+    }
+
     // MARK: Alerts
 
     /// Publishes a `drift` alert when a deployed version's inputs or predictions newly drift, and an `accuracy`

@@ -337,3 +337,63 @@ public final class ServedModel: Sendable {
         return Explanation(outcome: outcome, bias: bias, contributions: contributions)
     }
 }
+
+extension ServedModel {
+    /// One input column's share in the model.
+    public struct Importance: Sendable {
+        public var feature: String
+        /// XGBoost: splits on the column's features, their total gain and total cover.
+        public var splits: Double?
+        public var totalGain: Double?
+        public var totalCover: Double?
+        /// The mean absolute contribution to the margin over the rows explained.
+        public var meanAbsoluteContribution: Double?
+    }
+
+    /// Importance per input column: XGBoost's split counts, gain and cover (one-hot features summed back to their
+    /// column), and the mean |SHAP| (or |coefficient × value|) over `rows`, instances as ``features(_:allowMissing:row:at:raw:rawAt:)`` reads them.
+    func importance(over rows: [JSONValue]) throws -> [Importance] {
+        var result = inputs.map { Importance(feature: $0.name) }
+        func column(of feature: Int) -> Int? {
+            inputs.indices.last { offsets[$0] <= feature }
+        }
+        if let xgboost = explainer.withLock({ $0 }) {
+            for (type, path) in [("weight", \Importance.splits), ("total_gain", \.totalGain), ("total_cover", \.totalCover)] {
+                for index in result.indices { result[index][keyPath: path] = 0 }
+                for (feature, score) in try xgboost.importance(type) {
+                    guard let index = column(of: feature) else { continue }
+                    result[index][keyPath: path] = (result[index][keyPath: path] ?? 0) + score
+                }
+            }
+        }
+        guard !rows.isEmpty else { return result }
+        var matrix = [Double](repeating: 0, count: rows.count * width)
+        var raw = [Double](repeating: 0, count: rows.count * inputs.count)
+        for (index, row) in rows.enumerated() {
+            try features(row, allowMissing: true, row: &matrix, at: index * width, raw: &raw, rawAt: index * inputs.count)
+        }
+        let values = try predict(rows: matrix, count: rows.count)
+        let outputWidth = values.count / rows.count
+        let outputs = (0..<rows.count).map { output(values[$0 * outputWidth..<($0 + 1) * outputWidth]) }
+        guard let explanations = try? explain(rows: matrix, count: rows.count, outputs: outputs) else { return result }
+        for index in result.indices {
+            let total = explanations.reduce(0) { $0 + abs($1.contributions[index].value) }
+            result[index].meanAbsoluteContribution = total / Double(explanations.count)
+        }
+        return result
+    }
+
+    /// An instance (an array in column order) from the values kept for drift: numbers, or a category's index.
+    func instance(fromRaw raw: [Double]) -> JSONValue {
+        .array(inputs.enumerated().map { index, column -> JSONValue in
+            let value = index < raw.count ? raw[index] : .nan
+            if value.isNaN { return .null }
+            switch column.kind {
+            case .numeric: return .double(value)
+            case .onehot, .ordinal:
+                let categories = column.categories ?? []
+                return Int(value) >= 0 && Int(value) < categories.count ? .string(categories[Int(value)]) : .string("")
+            }
+        })
+    }
+}

@@ -482,6 +482,29 @@ final class Booster: @unchecked Sendable {
         }
     }
 
+    /// XGBoost's feature scores of one importance type (`weight`, `gain`, `cover`, `total_gain`, `total_cover`), by
+    /// feature index; features never used in a split are absent.
+    func featureScores(_ type: String) throws -> [Int: Double] {
+        try lock.withLock { _ in
+            var count: bst_ulong = 0
+            var names: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+            var dimension: bst_ulong = 0
+            var shape: UnsafePointer<bst_ulong>?
+            var scores: UnsafePointer<Float>?
+            try xgboostCheck(
+                XGBoosterFeatureScore(
+                    handle, "{\"importance_type\": \"\(type)\"}", &count, &names, &dimension, &shape, &scores),
+                "read feature importance")
+            var result: [Int: Double] = [:]
+            guard let names, let scores else { return result }
+            for index in 0..<Int(count) {
+                guard let name = names[index].map({ String(cString: $0) }), let feature = Int(name.dropFirst()) else { continue }
+                result[feature] = Double(scores[index])
+            }
+            return result
+        }
+    }
+
     /// The model as XGBoost's JSON (`json`) or UBJSON (`ubj`).
     func save(format: String = "json") throws -> [UInt8] {
         OpenMP.oneThreadHere()
@@ -580,6 +603,10 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
     public func artifact() throws -> (bytes: [UInt8], mediaType: String) {
         (try booster.save(format: "json"), "application/json")
     }
+
+    /// Feature scores by feature index: `weight` (splits), `gain` and `cover` (means per split), `total_gain`,
+    /// `total_cover`.
+    public func importance(_ type: String) throws -> [Int: Double] { try booster.featureScores(type) }
 
     /// Per row and output (one for binary and regression models, one per class otherwise): the exact TreeSHAP
     /// contribution of each feature to the raw margin, then the bias. Each list sums to the margin.

@@ -122,6 +122,16 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         #expect(try s.predict([.object(["f1": 1, "proto": "tcp"])], allowMissing: true)["predictions"]?[0]?["label"] != nil)
         #expect(try s.predict([.array([1, 1, "udp"])])["predictions"]?[0]?["label"] != nil)
         #expect(try s.predict([.object(["id": "x", "f1": 1, "f2": 1, "proto": "tcp", "label": "attack"])])["version"] == 1)
+
+        // Global importance: f2 weighs twice f1 in the rule, and both outweigh proto.
+        let importance = try await s.serving.importance(modelId: s.modelId, version: nil)
+        let ranked = importance["features"].flatMap { value -> [JSONValue]? in
+            if case .array(let items) = value { return items }
+            return nil
+        } ?? []
+        #expect(ranked.map { $0["feature"] } == ["f2", "f1", "proto"], "\(importance)")
+        #expect(ranked.allSatisfy { ($0["totalGain"]?.numberValue ?? 0) > 0 && ($0["meanAbsShap"]?.numberValue ?? 0) > 0 })
+        #expect((importance["shapRows"]?.numberValue ?? 0) >= 200)
     }
 
     @Test func swapsUnderConcurrentPredictionsFailNoneAndEmptyTheCache() async throws {

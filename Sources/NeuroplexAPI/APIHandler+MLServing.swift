@@ -26,4 +26,6 @@ extension APIHandler {
     func updateModels(_ input: Operations.UpdateModels.Input) async throws -> Operations.UpdateModels.Output { throw Self.servedByFastRoute }
     func getMLEvents(_ input: Operations.GetMLEvents.Input) async throws -> Operations.GetMLEvents.Output { throw Self.servedByFastRoute }
     func getModelImportance(_ input: Operations.GetModelImportance.Input) async throws -> Operations.GetModelImportance.Output { throw Self.servedByFastRoute }
+    func predictBatch(_ input: Operations.PredictBatch.Input) async throws -> Operations.PredictBatch.Output { throw Self.servedByFastRoute }
+    func downloadDataset(_ input: Operations.DownloadDataset.Input) async throws -> Operations.DownloadDataset.Output { throw Self.servedByFastRoute }
 }

@@ -67,9 +67,7 @@ public struct Platform: Sendable {
             let training = MLTraining(
                 registry: ModelRegistry(database: administration.database, blobs: blobs, clock: clock, logger: logger),
                 jobs: jobs, datasets: datasets, events: events, logger: logger)
-            let serving = ModelServing(
-                registry: training.registry, database: administration.database, events: events, clock: clock,
-                logger: logger)
+            let serving = ModelServing(training: training, database: administration.database, clock: clock, logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),

@@ -66,6 +66,44 @@ struct MLServingRoutes {
                     throw await serving.notServing(missing.reference)
                 }
             },
+            OpenAPIDocument.route("POST", "/ml/predict/batch"): FastRoute { request, context, _ in
+                let body = try await Self.document(request, context)
+                guard case .string(let model)? = body["model"] else {
+                    throw NeuroplexError.invalid("model", "model (id or name) is required", kind: .badRequest)
+                }
+                guard case .string(let datasetId)? = body["datasetId"] else {
+                    throw NeuroplexError.invalid("datasetId", "datasetId (the rows to predict) is required", kind: .badRequest)
+                }
+                var version: Int?
+                switch body["version"] {
+                case nil, .null?: break
+                case .int(let number)?: version = Int(number)
+                default: throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
+                }
+                let job = try await serving.submitBatch(model: model, datasetId: datasetId, version: version)
+                return try FastRoute.json(MLTrainingRoutes.JobAccepted(jobId: job.id, job: job), status: .accepted)
+            },
+            OpenAPIDocument.route("GET", "/ml/datasets/{id}/download"): FastRoute { _, context, _ in
+                let id = try context.parameters.require("id")
+                let dataset = try await training.datasets.get(id: id)
+                let url = try await training.datasets.fileURL(id: id)
+                let extensionName = dataset.format == .csv ? "csv" : "ndjson"
+                let safeName = String(dataset.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+                return Response(
+                    status: .ok,
+                    headers: [
+                        .contentType: dataset.format == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+                        .contentDisposition: "attachment; filename=\"\(safeName).\(extensionName)\"",
+                    ],
+                    body: ResponseBody { writer in
+                        let handle = try FileHandle(forReadingFrom: url)
+                        defer { try? handle.close() }
+                        while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+                            try await writer.write(ByteBuffer(bytes: data))
+                        }
+                        try await writer.finish(nil)
+                    })
+            },
             OpenAPIDocument.route("POST", "/ml/feedback"): FastRoute { request, context, _ in
                 let body = try await Self.document(request, context)
                 guard case .string(let id)? = body["predictionId"] ?? body["id"] else {

@@ -33,10 +33,12 @@ public struct MLJob: Sendable, Codable, Equatable {
     public var error: String?
     /// What the job needs to run (hyperparameters, split), as the request gave it.
     public var parameters: JSONValue
+    /// What a finished job made besides a version: a batch prediction's `{datasetId, rows, model, version}`.
+    public var result: JSONValue? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, type, modelId, datasetId, status, priority, progress, metrics, createdAt, startedAt, finishedAt, error,
-            parameters
+            parameters, result
     }
 
     /// Every field, `null` when unset (`startedAt` of a queued job, `error` of one that did not fail).
@@ -55,6 +57,7 @@ public struct MLJob: Sendable, Codable, Equatable {
         try container.encode(finishedAt, forKey: .finishedAt)
         try container.encode(error, forKey: .error)
         try container.encode(parameters, forKey: .parameters)
+        try container.encode(result, forKey: .result)
     }
 }
 
@@ -169,10 +172,11 @@ public final class MLJobs: Sendable {
     /// Ends a running job (a job cancelled meanwhile stays cancelled).
     func finish(
         _ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil,
-        progress: MLJob.Progress? = nil
+        progress: MLJob.Progress? = nil, result: JSONValue? = nil
     ) async throws {
         var update = database.sql.update("ml_jobs").set("status", to: status.rawValue)
             .set("finished_at", to: Timestamp.string(clock.now())).set("error", to: error)
+        if let result { update = update.set("result", to: result.description) }
         if let progress {
             update = update.set("progress_current", to: progress.current).set("progress_total", to: progress.total)
                 .set("progress_unit", to: progress.unit)
@@ -345,7 +349,8 @@ public final class MLJobs: Sendable {
             createdAt: try date("created_at") ?? Date(timeIntervalSince1970: 0),
             startedAt: try date("started_at"), finishedAt: try date("finished_at"),
             error: try row.decode(column: "error", as: String?.self),
-            parameters: (try? JSONValue.parse(parameters)) ?? .object([:]))
+            parameters: (try? JSONValue.parse(parameters)) ?? .object([:]),
+            result: (try? row.decode(column: "result", as: String?.self))?.flatMap { try? JSONValue.parse($0) })
     }
 }
 

@@ -89,5 +89,8 @@ public enum MLMigrations {
                 .run()
             try await sql.create(index: "ml_feedback_time").on("ml_feedback").column("created_at").run()
         },
+        Migration("ml-0004-job-results") { sql in
+            try await sql.alter(table: "ml_jobs").column("result", type: .text).run()
+        },
     ]
 }

@@ -14,7 +14,7 @@ import Synchronization
 /// thread with the native evaluator (``ServedModel``).
 ///
 /// ```swift
-/// let serving = ModelServing(registry: registry, database: database, events: events, logger: logger)
+/// let serving = ModelServing(training: training, database: database, logger: logger)
 /// try await serving.restore()                                   // the deployments stored before a restart
 /// _ = try await serving.deploy(modelId: id, DeployRequest(version: "1"))
 /// let answer = try serving.predict(try PredictRequest(parsing: body))
@@ -79,6 +79,8 @@ public final class ModelServing: Sendable {
     let registry: ModelRegistry
     let database: Database
     let events: MLEventBus
+    let jobs: MLJobs
+    let datasets: Datasets
     let clock: any WallClock
     let logger: Logger
     public let configuration: Configuration
@@ -102,18 +104,25 @@ public final class ModelServing: Sendable {
 
     func shadowsInFlightDone() { shadowsInFlight.wrappingSubtract(1, ordering: .relaxed) }
 
+    /// Serves the models of `training`'s registry, and runs its `predict` jobs (batch predictions).
     public init(
-        registry: ModelRegistry, database: Database, events: MLEventBus, configuration: Configuration = .init(),
+        training: MLTraining, database: Database, configuration: Configuration = .init(),
         clock: any WallClock = SystemWallClock(), logger: Logger
     ) {
-        self.registry = registry
+        self.registry = training.registry
         self.database = database
-        self.events = events
+        self.events = training.events
+        self.jobs = training.jobs
+        self.datasets = training.datasets
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
         cache = PredictionCache(ttl: configuration.cacheTTL, maxBytes: configuration.cacheMaxBytes)
         monitor = ServingMonitor(windowSize: configuration.driftWindow)
+        training.runners.register("predict") { [weak self] job, reporter in
+            guard let self else { throw NeuroplexError(.unavailable, code: "serving_stopped", "model serving has stopped") }
+            return try await self.runBatch(job, reporter)
+        }
     }
 
     // MARK: Deployments

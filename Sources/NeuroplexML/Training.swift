@@ -15,6 +15,8 @@ public struct MLTraining: Sendable {
     public let jobs: MLJobs
     public let datasets: Datasets
     public let events: MLEventBus
+    /// How jobs of types other than `train` run (batch prediction registers `predict`).
+    public let runners = JobRunners()
     let logger: Logger
 
     public init(registry: ModelRegistry, jobs: MLJobs, datasets: Datasets, events: MLEventBus, logger: Logger) {
@@ -94,7 +96,14 @@ public struct MLTraining: Sendable {
     func execute(_ job: MLJob) async {
         let state = JobState(clock: jobs.clock)
         state.append("started")
-        let work = Task { try await train(job, state: state) }
+        let work = Task { () async throws -> JobOutcome in
+            if job.type == "train" { return .version(try await train(job, state: state)) }
+            guard let runner = runners.runner(job.type) else {
+                throw NeuroplexError(.internal, code: .internal, "no worker here runs jobs of type '\(job.type)'")
+            }
+            let done = try await runner(job, JobReporter(state: state))
+            return .result(done.result, summary: done.summary)
+        }
         jobs.registerRunning(job.id) {
             state.cancelledByUser.store(true, ordering: .relaxed)
             work.cancel()
@@ -128,7 +137,7 @@ public struct MLTraining: Sendable {
     }
 
     private func record(
-        _ job: MLJob, _ state: JobState, _ result: Result<MLModelVersion, any Error>, cancelled: Bool
+        _ job: MLJob, _ state: JobState, _ result: Result<JobOutcome, any Error>, cancelled: Bool
     ) async {
         // The buffered log lines and the line that ends the log are written in one statement, before the outcome
         // (a client following the log stops once the job has finished and no line is left); the last round's
@@ -136,10 +145,15 @@ public struct MLTraining: Sendable {
         let progress = state.progress.withLock { $0 }
         do {
             switch result {
-            case .success(let version):
+            case .success(.version(let version)):
                 await flush(job, state, then: "succeeded: version \(version.version)")
                 try await jobs.finish(job.id, status: .succeeded, metrics: version.metrics, progress: progress)
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
+                events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
+            case .success(.result(let value, let summary)):
+                await flush(job, state, then: "succeeded: \(summary)")
+                try await jobs.finish(
+                    job.id, status: .succeeded, metrics: state.metrics.withLock { $0 }, progress: progress, result: value)
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
             case .failure(let error) where error is CancellationError || cancelled:
                 _ = try? await jobs.report(job.id, progress: progress, metrics: state.metrics.withLock { $0 })
@@ -191,6 +205,12 @@ public struct MLTraining: Sendable {
             let now = clock.now()
             log.withLock { $0.append((now, message)) }
         }
+    }
+
+    /// What a job made.
+    enum JobOutcome: Sendable {
+        case version(MLModelVersion)
+        case result(JSONValue, summary: String)
     }
 
     // MARK: Training
@@ -440,4 +460,32 @@ public struct MLTraining: Sendable {
         events.publish(.validated(modelId: modelId, version: version.version, metrics: summary, passed: passed))
         return document
     }
+}
+
+/// Runs one job of a type other than `train`: reports through the reporter, checks `Task.checkCancellation()` at
+/// least every 100 ms, and returns what it made with a one-line summary for the job's log.
+public typealias JobRunner = @Sendable (MLJob, JobReporter) async throws -> (result: JSONValue, summary: String)
+
+/// The runners of job types, by type.
+public final class JobRunners: Sendable {
+    private let runners = Mutex<[String: JobRunner]>([:])
+
+    public init() {}
+
+    public func register(_ type: String, _ runner: @escaping JobRunner) { runners.withLock { $0[type] = runner } }
+
+    func runner(_ type: String) -> JobRunner? { runners.withLock { $0[type] } }
+}
+
+/// A running job's progress and log, as its runner reports them (written by the worker's heartbeat).
+public struct JobReporter: Sendable {
+    let state: MLTraining.JobState
+
+    /// `current` of `total` done, in `unit` (rows, rounds).
+    public func progress(_ current: Int, of total: Int, unit: String) {
+        state.progress.withLock { $0 = .init(current: current, total: total, unit: unit) }
+    }
+
+    /// A line for the job's log, stamped now.
+    public func log(_ message: String) { state.append(message) }
 }

@@ -34,9 +34,7 @@ struct ServingBench {
     }
 
     static func serving(_ bench: TrainingBench, _ clock: ManualWallClock) -> ModelServing {
-        ModelServing(
-            registry: bench.training.registry, database: bench.catalogue.database, events: bench.training.events,
-            clock: clock, logger: quietLogger)
+        ModelServing(training: bench.training, database: bench.catalogue.database, clock: clock, logger: quietLogger)
     }
 
     func deploy(_ version: Int, _ strategy: DeploymentStrategy = .init(type: .immediate)) async throws -> Deployment {
@@ -265,6 +263,35 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         var request = PredictRequest(model: "gbdt", instances: [ServingBench.instance(f1: 0, f2: 0)])
         request.cache = true
         #expect(try JSONValue.parse(try restarted.predict(request))["version"] == 2)
+    }
+
+    @Test func batchPredictionWritesADatasetWithProgress() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        let input = try await s.bench.catalogue.upload(trafficCSV(rows: 300, seed: 11), name: "fresh").dataset
+        let job = try await s.serving.submitBatch(model: "gbdt", datasetId: input.id, version: nil)
+        #expect(job.type == "predict" && job.parameters["version"] == 1)
+        let worker = Task { await s.bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let finished = try await s.bench.wait(job.id)
+        worker.cancel()
+        await worker.value
+        #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+        #expect(finished.progress.current == 300 && finished.progress.total == 300 && finished.progress.unit == "rows")
+        guard case .string(let outputId)? = finished.result?["datasetId"] else { Issue.record("no result dataset"); return }
+        let output = try await s.bench.catalogue.datasets.get(id: outputId)
+        #expect(output.rows == 300 && output.name.hasPrefix("fresh predictions"))
+        let text = try String(contentsOf: try await s.bench.catalogue.datasets.fileURL(id: outputId), encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.first == "id,f1,f2,proto,label,prediction,confidence,probability_benign,probability_attack")
+        // The same row through /ml/predict gives the same class.
+        let cells = lines[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let answer = try s.predict([.object(["f1": .double(Double(cells[1])!), "f2": .double(Double(cells[2])!),
+                                             "proto": cells[3].isEmpty ? .null : .string(cells[3])])], allowMissing: true)
+        #expect(answer["predictions"]?[0]?["label"] == .string(cells[5]))
+        // Without a deployment, a version must be named.
+        _ = try await s.serving.retire(modelId: s.modelId)
+        await #expect(throws: NeuroplexError.self) { _ = try await s.serving.submitBatch(model: "gbdt", datasetId: input.id, version: nil) }
     }
 
     @Test func statistics() {

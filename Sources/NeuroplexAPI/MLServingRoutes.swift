@@ -495,7 +495,7 @@ struct MLServingRoutes {
                 entries.append(.object([
                     "name": .string(entry.name), "modelId": .string(entry.modelId),
                     "version": .int(Int64(model.version.version)), "variant": .string(variant),
-                    "loaded": .bool(true), "warm": .bool(true), "healthy": .bool((version?["errorRate"]?.numberValue ?? 0) < 0.05),
+                    "loaded": .bool(true), "warm": .bool(true), "evaluator": .string(model.evaluatorName), "healthy": .bool((version?["errorRate"]?.numberValue ?? 0) < 0.05),
                     "requests": version?["requests"] ?? .int(0), "errorRate": version?["errorRate"] ?? .double(0),
                     "latencyMs": version?["latencyMs"] ?? .null, "memoryBytes": .int(Int64(model.memoryBytes)),
                     "lastCheck": .string(now),

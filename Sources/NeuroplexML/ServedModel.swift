@@ -106,27 +106,46 @@ public final class ServedModel: Sendable {
         }
         self.evaluator = evaluator
         memoryBytes = memory
-        // Warm up, and check the native evaluator against the learner on a row of fill values.
-        let row = inputs.map { column -> JSONValue in
+        // Warm up, and check the native evaluator against the learner, on training-like rows: the fill values,
+        // then up to 255 rows made from the training profile (the k-th sampled value of each numeric column, the
+        // categories in turn).
+        var rows: [JSONValue] = [.array(inputs.map { column -> JSONValue in
             switch column.kind {
             case .numeric: return column.fill.map { .double($0) } ?? .double(column.center ?? 0)
             case .onehot, .ordinal: return column.fillCategory.map { .string($0) } ?? .null
             }
+        })]
+        if let reference = version.reference, reference.features.count == inputs.count {
+            for k in 0..<255 {
+                rows.append(.array(zip(inputs, reference.features).map { column, distribution -> JSONValue in
+                    if let sample = distribution.sample, !sample.isEmpty { return .double(sample[(k * 37) % sample.count]) }
+                    let categories = column.categories ?? []
+                    return categories.isEmpty ? .null : .string(categories[k % categories.count])
+                }))
+            }
         }
-        var features = [Double](repeating: 0, count: width)
-        var raw = [Double](repeating: 0, count: inputs.count)
-        try self.features(.array(row), allowMissing: true, row: &features, at: 0, raw: &raw, rawAt: 0)
+        var features = [Double](repeating: 0, count: rows.count * width)
+        var raw = [Double](repeating: 0, count: rows.count * inputs.count)
+        for (index, row) in rows.enumerated() {
+            try self.features(row, allowMissing: true, row: &features, at: index * width, raw: &raw, rawAt: index * inputs.count)
+        }
         if case .trees = evaluator {
-            let native = try predict(rows: features, count: 1)
-            let reference = try loaded.predict(FeatureMatrix(rows: 1, columns: width, values: features))
-            let expected = reference.first ?? []
+            let native = try predict(rows: features, count: rows.count)
+            let expected = try loaded.predict(FeatureMatrix(rows: rows.count, columns: width, values: features)).flatMap { $0 }
             let same = native.count == expected.count && zip(native, expected).allSatisfy { abs($0 - $1) <= 1e-5 }
-            if !same { self.evaluatorFallback.withLock { $0 = loaded } }
+            if !same { evaluatorFallback.withLock { $0 = loaded } }
         }
     }
 
     /// Set when the native evaluator disagreed with the learner at load: predictions then use the learner.
     private let evaluatorFallback = Mutex<(any TrainedModel)?>(nil)
+
+    /// `native` when predictions use the compiled tree evaluator, else the learner's name (`xgboost` when the
+    /// evaluator could not compile the model or disagreed with XGBoost at load, `logistic_regression`, ...).
+    public var evaluatorName: String {
+        if evaluatorFallback.withLock({ $0 }) == nil, case .trees = evaluator { return "native" }
+        return version.algorithm
+    }
 
     /// The number of values a prediction row has (classes, or one).
     var outputWidth: Int {

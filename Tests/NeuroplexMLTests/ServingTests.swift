@@ -79,6 +79,8 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         #expect(throws: ModelNotServing.self) { try s.predict([ServingBench.instance(f1: 0, f2: 0)]) }
         let deployment = try await s.deploy(1)
         #expect(deployment.primaryVersion == 1 && deployment.status == .deployed)
+        // Warmed on training-like rows, where the native evaluator agreed with XGBoost.
+        #expect(s.serving.served().first?.models.first?.evaluatorName == "native")
 
         // Labels follow the rule the data was made with (score = f1 + 2·f2 + [icmp] > 0.5 → attack).
         let instances = ServingBench.instances(200, seed: 99)

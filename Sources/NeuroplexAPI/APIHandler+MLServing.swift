@@ -28,4 +28,8 @@ extension APIHandler {
     func getModelImportance(_ input: Operations.GetModelImportance.Input) async throws -> Operations.GetModelImportance.Output { throw Self.servedByFastRoute }
     func predictBatch(_ input: Operations.PredictBatch.Input) async throws -> Operations.PredictBatch.Output { throw Self.servedByFastRoute }
     func downloadDataset(_ input: Operations.DownloadDataset.Input) async throws -> Operations.DownloadDataset.Output { throw Self.servedByFastRoute }
+    func createTrigger(_ input: Operations.CreateTrigger.Input) async throws -> Operations.CreateTrigger.Output { throw Self.servedByFastRoute }
+    func listTriggers(_ input: Operations.ListTriggers.Input) async throws -> Operations.ListTriggers.Output { throw Self.servedByFastRoute }
+    func deleteTrigger(_ input: Operations.DeleteTrigger.Input) async throws -> Operations.DeleteTrigger.Output { throw Self.servedByFastRoute }
+    func fireTrigger(_ input: Operations.FireTrigger.Input) async throws -> Operations.FireTrigger.Output { throw Self.servedByFastRoute }
 }

@@ -52,6 +52,28 @@ struct MLServingRoutes {
                 }
                 return Self.json(try await serving.importance(modelId: try context.parameters.require("id"), version: version))
             },
+            OpenAPIDocument.route("POST", "/ml/models/{id}/triggers"): FastRoute { request, context, _ in
+                var request = request
+                let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+                try Self.checkJSON(request)
+                let trigger = try await serving.createTrigger(
+                    modelId: try context.parameters.require("id"), body: Array(buffer.readableBytesView))
+                return try FastRoute.json(trigger, status: .created)
+            },
+            OpenAPIDocument.route("GET", "/ml/models/{id}/triggers"): FastRoute { _, context, _ in
+                let triggers = try await serving.triggers(modelId: try context.parameters.require("id"))
+                return try FastRoute.json(MLTrainingRoutes.Listing(data: triggers, nextCursor: nil))
+            },
+            OpenAPIDocument.route("DELETE", "/ml/models/{id}/triggers/{triggerId}"): FastRoute { _, context, _ in
+                try await serving.deleteTrigger(
+                    modelId: try context.parameters.require("id"), id: try context.parameters.require("triggerId"))
+                return Response(status: .noContent, headers: [:])
+            },
+            OpenAPIDocument.route("POST", "/ml/models/{id}/triggers/{triggerId}/fire"): FastRoute { _, context, _ in
+                let trigger = try await serving.fire(
+                    modelId: try context.parameters.require("id"), id: try context.parameters.require("triggerId"))
+                return try FastRoute.json(trigger, status: .accepted)
+            },
             OpenAPIDocument.route("GET", "/ml/models/{id}/experiments"): FastRoute { _, context, _ in
                 Self.json(try await serving.experiments(modelId: try context.parameters.require("id")))
             },

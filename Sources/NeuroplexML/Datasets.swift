@@ -212,6 +212,12 @@ public struct Datasets: Sendable {
         return Page(items: datasets, nextCursor: next)
     }
 
+    /// The datasets uploaded under `name`, newest first.
+    public func named(_ name: String) async throws -> [Dataset] {
+        try await database.sql.select().column("*").from("ml_datasets").where("name", .equal, name)
+            .orderBy("id", .descending).all().map(Self.dataset(from:))
+    }
+
     /// One dataset.
     /// - Throws: `not_found`.
     public func get(id: String) async throws -> Dataset {

@@ -92,5 +92,14 @@ public enum MLMigrations {
         Migration("ml-0004-job-results") { sql in
             try await sql.alter(table: "ml_jobs").column("result", type: .text).run()
         },
+        Migration("ml-0005-triggers") { sql in
+            try await sql.create(table: "ml_triggers")
+                .column("id", type: .text, .primaryKey(autoIncrement: false))
+                .column("model_id", type: .text, .notNull)
+                // The trigger as JSON (condition, pipeline, cooldown, latest firings).
+                .column("document", type: .text, .notNull)
+                .column("created_at", type: .text, .notNull)
+                .run()
+        },
     ]
 }

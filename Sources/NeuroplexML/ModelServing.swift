@@ -81,6 +81,7 @@ public final class ModelServing: Sendable {
     let events: MLEventBus
     let jobs: MLJobs
     let datasets: Datasets
+    let training: MLTraining
     let clock: any WallClock
     let logger: Logger
     public let configuration: Configuration
@@ -114,6 +115,7 @@ public final class ModelServing: Sendable {
         self.events = training.events
         self.jobs = training.jobs
         self.datasets = training.datasets
+        self.training = training
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
@@ -417,14 +419,18 @@ public final class ModelServing: Sendable {
         }
     }
 
-    /// Checks the canaries every second, and drift and accuracy every 10 seconds, until cancelled.
+    /// Checks the canaries every second, and drift, accuracy and retraining triggers every 10 seconds, until
+    /// cancelled.
     public func runCanaryChecks() async {
         var ticks = 0
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
             await checkCanaries()
             ticks += 1
-            if ticks % 10 == 0 { await checkAlerts() }
+            if ticks % 10 == 0 {
+                await checkAlerts()
+                await checkTriggers()
+            }
         }
     }
 

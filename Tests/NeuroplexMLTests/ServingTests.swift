@@ -296,6 +296,75 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         await #expect(throws: NeuroplexError.self) { _ = try await s.serving.submitBatch(model: "gbdt", datasetId: input.id, version: nil) }
     }
 
+    @Test func triggersRetrainValidateAndDeployOrStopAtAGate() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        let worker = Task { await s.bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        defer { worker.cancel() }
+        let body = #"{"when":{"accuracy":0.9},"then":{"validate":{"minimum":{"accuracy":0.5}},"deploy":{"strategy":{"type":"immediate"}}}}"#
+        let trigger = try await s.serving.createTrigger(modelId: s.modelId, body: Array(body.utf8))
+        #expect(trigger.then.train?.datasetId == "latest" && trigger.enabled)
+        // Without 30 labelled predictions the condition cannot hold.
+        await s.serving.checkTriggers()
+        #expect(try await s.serving.triggers(modelId: s.modelId).first?.firings.isEmpty == true)
+        // Feedback that contradicts every prediction: accuracy 0 < 0.9 fires it.
+        let answer = try s.predict(ServingBench.instances(40, seed: 3))
+        guard case .array(let predictions)? = answer["predictions"] else { Issue.record("no predictions"); return }
+        for prediction in predictions {
+            guard case .string(let id)? = prediction["id"], case .string(let label)? = prediction["label"] else { continue }
+            _ = try await s.serving.feedback(predictionId: id, actual: .string(label == "attack" ? "benign" : "attack"))
+        }
+        await s.serving.checkTriggers()
+        let fired = try await waitForFiring(s, trigger.id)
+        #expect(fired?.status == "succeeded" && fired?.version == 3 && fired?.reason.hasPrefix("accuracy 0.000") == true, "\(String(describing: fired))")
+        #expect(s.serving.deployment(modelId: s.modelId)?.primaryVersion == 3)
+        // Version 3 serves without feedback yet, and the trigger cools down: nothing fires again.
+        await s.serving.checkTriggers()
+        #expect(try await s.serving.triggers(modelId: s.modelId).first { $0.id == trigger.id }?.firings.count == 1)
+
+        // A gate no version can pass stops the pipeline before the deploy.
+        let strict = try await s.serving.createTrigger(
+            modelId: s.modelId,
+            body: Array(#"{"when":{"schedule":"0 0 1 1 *"},"then":{"validate":{"minimum":{"accuracy":1.01}},"deploy":{}}}"#.utf8))
+        _ = try await s.serving.fire(modelId: s.modelId, id: strict.id)
+        let stopped = try await waitForFiring(s, strict.id)
+        #expect(stopped?.status == "stopped" && stopped?.detail?.contains("accuracy") == true, "\(String(describing: stopped))")
+        #expect(s.serving.deployment(modelId: s.modelId)?.primaryVersion == 3)
+
+        // Bodies that are not one condition are refused.
+        for bad in [#"{"when":{"accuracy":0.9,"drift":0.2}}"#, #"{"when":{"schedule":"61 * * * *"}}"#, #"{"then":{}}"#, "[1]"] {
+            await #expect(throws: NeuroplexError.self) { _ = try await s.serving.createTrigger(modelId: s.modelId, body: Array(bad.utf8)) }
+        }
+        try await s.serving.deleteTrigger(modelId: s.modelId, id: strict.id)
+        #expect(try await s.serving.triggers(modelId: s.modelId).map(\.id) == [trigger.id])
+    }
+
+    /// The trigger's last firing once it is no longer running (or after 60 s).
+    func waitForFiring(_ s: ServingBench, _ id: String) async throws -> RetrainingTrigger.Firing? {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let firing = try await s.serving.triggers(modelId: s.modelId).first { $0.id == id }?.firings.last
+            if let firing, firing.status != "running" { return firing }
+            let generation = s.bench.training.jobs.changed.generation
+            await s.bench.training.jobs.changed.wait(after: generation, timeout: .milliseconds(50))
+        }
+        return try await s.serving.triggers(modelId: s.modelId).first { $0.id == id }?.firings.last
+    }
+
+    @Test func cronSchedules() throws {
+        let weekdays = try CronSchedule("*/15 9-17 * * 1-5")
+        let monday = Date(timeIntervalSince1970: 1_795_426_200)  // 2026-11-23 09:30 UTC, a Monday
+        #expect(weekdays.matches(monday))
+        #expect(!weekdays.matches(monday.addingTimeInterval(60)))
+        #expect(!weekdays.matches(monday.addingTimeInterval(-86_400)))  // Sunday
+        #expect(try CronSchedule("30 9 23 11 0,1").matches(monday))
+        #expect(try CronSchedule("* * * * 7").matches(monday.addingTimeInterval(-86_400)))
+        for bad in ["* * * *", "60 * * * *", "*/0 * * * *", "5-1 * * * *", "a * * * *"] {
+            #expect(throws: NeuroplexError.self) { try CronSchedule(bad) }
+        }
+    }
+
     @Test func statistics() {
         // Two-proportion z-test, worked by hand: 80/100 against 90/100 → z = 0.1 / √(0.85·0.15·0.02) = 1.9803.
         let test = ProportionTest(a: ("a", 80, 100), b: ("b", 90, 100))

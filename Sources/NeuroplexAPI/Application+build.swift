@@ -159,6 +159,8 @@ public func buildApplication(
 func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<NeuroplexRequestContext> {
     let document = try OpenAPIDocument.bundled()
     let metrics = ServerMetrics()
+    let serving = platform.serving
+    metrics.add { serving.prometheus() }
     let router = Router(context: NeuroplexRequestContext.self)
     router.middlewares.add(HTTPMetricsMiddleware(metrics: metrics))
     router.middlewares.add(RequestTracingMiddleware())

@@ -14,6 +14,8 @@ final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     private let processGauges: ProcessGauges
+    /// Exposition text made by the engines at each scrape (model serving's figures), appended after the registry's.
+    private let sources = Mutex<[@Sendable () -> String]>([])
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -34,8 +36,12 @@ final class ServerMetrics: Sendable {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
         registry.emit(into: &buffer)
+        for source in sources.withLock({ $0 }) { buffer += Array(source().utf8) }
         return buffer
     }
+
+    /// Adds text to every scrape.
+    func add(_ source: @escaping @Sendable () -> String) { sources.withLock { $0.append(source) } }
 }
 
 /// Counts requests by route template, method and status (`http_requests_total`), times them

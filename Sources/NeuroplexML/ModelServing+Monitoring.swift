@@ -93,6 +93,65 @@ extension ModelServing {
         ]
     }
 
+    /// The serving figures in Prometheus text format, for `GET /metrics`: per model and version, requests,
+    /// predictions, errors, cache hits and misses, predicted classes, latency quantiles (of the latest 4,096
+    /// requests), accuracy from feedback, and the memory of each loaded version.
+    public func prometheus() -> String {
+        var families: [String: (help: String, type: String, lines: [String])] = [:]
+        func add(_ name: String, _ help: String, _ type: String, _ labels: [(String, String)], _ value: Double) {
+            let text = labels.map { "\($0.0)=\"\(Self.escapeLabel($0.1))\"" }.joined(separator: ",")
+            families[name, default: (help, type, [])].lines.append("\(name){\(text)} \(value.isFinite ? String(value) : "NaN")")
+        }
+        for entry in served() {
+            for model in entry.models {
+                add("neuroplex_ml_loaded_model_bytes", "Estimated memory of a loaded model version.", "gauge",
+                    [("model", entry.name), ("version", String(model.version.version))], Double(model.memoryBytes))
+            }
+        }
+        for modelId in monitor.modelIds().sorted() {
+            let name = routing(modelId)?.name ?? modelId
+            for version in monitor.versions(of: modelId) {
+                guard let stats = monitor.stats(.init(modelId: modelId, version: version)) else { continue }
+                let labels = [("model", name), ("version", String(version))]
+                add("neuroplex_ml_requests_total", "Predict requests served.", "counter", labels, Double(stats.requests))
+                add("neuroplex_ml_predictions_total", "Predictions made.", "counter", labels, Double(stats.predictions))
+                add("neuroplex_ml_errors_total", "Predict requests that failed on the server's side.", "counter", labels, Double(stats.errors))
+                add("neuroplex_ml_rejected_total", "Predict requests refused for their input.", "counter", labels, Double(stats.rejected))
+                add("neuroplex_ml_cache_hits_total", "Predictions answered from the result cache.", "counter", labels, Double(stats.cacheHits))
+                add("neuroplex_ml_cache_misses_total", "Cacheable predictions computed.", "counter", labels, Double(stats.cacheMisses))
+                for (label, count) in stats.classCounts.sorted(by: { $0.key < $1.key }) {
+                    add("neuroplex_ml_class_predictions_total", "Predictions by predicted class.", "counter",
+                        labels + [("class", label)], Double(count))
+                }
+                let sorted = stats.latencies.items.sorted()
+                for q in [0.5, 0.95, 0.99] {
+                    if let value = ServingMonitor.percentile(sorted, q) {
+                        add("neuroplex_ml_request_latency_seconds", "Predict latency of the latest 4,096 requests.", "summary",
+                            labels + [("quantile", String(q))], value / 1000)
+                    }
+                }
+                let feedback = stats.feedback.ordered
+                if !feedback.isEmpty {
+                    let correct = feedback.filter { $0.predicted == $0.actual }.count
+                    add("neuroplex_ml_feedback_total", "Labelled predictions (feedback).", "counter", labels, Double(feedback.count))
+                    add("neuroplex_ml_feedback_accuracy", "Accuracy of the labelled predictions kept.", "gauge", labels,
+                        Double(correct) / Double(feedback.count))
+                }
+            }
+        }
+        var text = ""
+        for (name, family) in families.sorted(by: { $0.key < $1.key }) {
+            text += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.type)\n"
+            for line in family.lines { text += line + "\n" }
+        }
+        return text
+    }
+
+    static func escapeLabel(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
     // MARK: Drift
 
     /// Per-feature PSI and Kolmogorov–Smirnov of the latest inputs of a version (default the deployed one) against

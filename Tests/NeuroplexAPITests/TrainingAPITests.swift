@@ -100,6 +100,9 @@ struct TrainingAPITests {
             let oip = try await client.send(
                 .post, "/v2/models/nope/infer", key: admin, json: #"{"inputs":[{"name":"f1","shape":[1],"datatype":"FP64","data":[1]}]}"#)
             #expect(oip.status == .notFound && (oip.json["error"] as? String)?.contains("nope") == true, "\(oip.text)")
+            let exported = try await client.send(.get, "/metrics").text
+            #expect(exported.contains(#"neuroplex_ml_predictions_total{model="gbdt",version="1"} 1.0"#), "\(exported.suffix(2000))")
+            #expect(exported.contains(#"neuroplex_ml_feedback_accuracy{model="gbdt",version="1"}"#))
             let live = try await client.send(.get, "/v2/health/live")
             #expect(live.status == .ok && live.json["live"] as? Bool == true)
             expectProblem(try await client.send(.post, "/ml/jobs/\(jobId)/cancel", key: admin), .conflict, code: "job_finished")

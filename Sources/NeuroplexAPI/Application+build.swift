@@ -67,7 +67,15 @@ public struct Platform: Sendable {
             let training = MLTraining(
                 registry: ModelRegistry(database: administration.database, blobs: blobs, clock: clock, logger: logger),
                 jobs: jobs, datasets: datasets, events: events, logger: logger)
-            let serving = ModelServing(training: training, database: administration.database, clock: clock, logger: logger)
+            var servingSettings = ModelServing.Configuration()
+            servingSettings.cacheTTL = .seconds(configuration.mlCacheTTLSeconds)
+            servingSettings.cacheMaxBytes = configuration.mlCacheMaxBytes
+            servingSettings.driftWindow = configuration.mlDriftWindow
+            servingSettings.psiThreshold = configuration.mlDriftPSI
+            servingSettings.ksThreshold = configuration.mlDriftKS
+            let serving = ModelServing(
+                training: training, database: administration.database, configuration: servingSettings, clock: clock,
+                logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),

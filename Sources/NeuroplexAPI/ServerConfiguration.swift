@@ -40,6 +40,15 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// What becomes of a job found running at start, whose server died (`ml.jobs.orphaned`): `requeue` (default)
     /// or `fail`.
     public var mlOrphanedJobs: String = "requeue"
+    /// How long a cached prediction lives (`ml.cache.ttl.seconds`; default 300) and how much memory the result
+    /// cache may hold (`ml.cache.max.bytes`; default 64 MiB).
+    public var mlCacheTTLSeconds: Int = 300
+    public var mlCacheMaxBytes: Int = 64 * 1024 * 1024
+    /// How many recent inputs per version drift is measured on (`ml.drift.window`; default 1000), and the PSI and
+    /// Kolmogorov–Smirnov statistic from which a feature has drifted (`ml.drift.psi`, 0.2; `ml.drift.ks`, 0.1).
+    public var mlDriftWindow: Int = 1000
+    public var mlDriftPSI: Double = 0.2
+    public var mlDriftKS: Double = 0.1
 
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
@@ -76,6 +85,11 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
         self.mlWorkers = try Self.int(reader, "ml.workers") ?? defaults.mlWorkers
         self.mlOrphanedJobs = reader.string(forKey: "ml.jobs.orphaned", default: defaults.mlOrphanedJobs).lowercased()
+        self.mlCacheTTLSeconds = try Self.int(reader, "ml.cache.ttl.seconds") ?? defaults.mlCacheTTLSeconds
+        self.mlCacheMaxBytes = try Self.int(reader, "ml.cache.max.bytes") ?? defaults.mlCacheMaxBytes
+        self.mlDriftWindow = try Self.int(reader, "ml.drift.window") ?? defaults.mlDriftWindow
+        self.mlDriftPSI = try Self.double(reader, "ml.drift.psi") ?? defaults.mlDriftPSI
+        self.mlDriftKS = try Self.double(reader, "ml.drift.ks") ?? defaults.mlDriftKS
         try validate()
     }
 
@@ -84,6 +98,16 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let value = reader.int(forKey: ConfigKey(key)) { return value }
         if let text = reader.string(forKey: ConfigKey(key)) {
             throw NeuroplexError.invalid(key, "\(key) must be an integer, not '\(text)'")
+        }
+        return nil
+    }
+
+    /// A number setting; a value that is present but not a number is an error.
+    private static func double(_ reader: ConfigReader, _ key: String) throws -> Double? {
+        if let value = reader.double(forKey: ConfigKey(key)) { return value }
+        if let text = reader.string(forKey: ConfigKey(key)) {
+            guard let value = Double(text) else { throw NeuroplexError.invalid(key, "\(key) must be a number, not '\(text)'") }
+            return value
         }
         return nil
     }
@@ -110,6 +134,15 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         guard ["requeue", "fail"].contains(mlOrphanedJobs) else {
             throw NeuroplexError.invalid("ml.jobs.orphaned", "ml.jobs.orphaned must be requeue or fail")
+        }
+        guard mlCacheTTLSeconds >= 0, mlCacheMaxBytes >= 0 else {
+            throw NeuroplexError.invalid("ml.cache.ttl.seconds", "ml.cache.ttl.seconds and ml.cache.max.bytes must not be negative")
+        }
+        guard (100...1_000_000).contains(mlDriftWindow) else {
+            throw NeuroplexError.invalid("ml.drift.window", "ml.drift.window must be 100–1000000")
+        }
+        guard mlDriftPSI > 0, mlDriftKS > 0, mlDriftKS <= 1 else {
+            throw NeuroplexError.invalid("ml.drift.psi", "ml.drift.psi must be above 0 and ml.drift.ks in (0, 1]")
         }
         guard maxBodyBytes >= 1024 else {
             throw NeuroplexError.invalid("http.max.body.bytes", "http.max.body.bytes must be at least 1024")

@@ -161,6 +161,35 @@ public final class ModelServing: Sendable {
         }
     }
 
+    /// Serves the deployments other nodes sharing the database changed: each stored deployment that differs from
+    /// the one served here is loaded and swapped in (or retired).
+    public func refreshDeployments() async {
+        guard let rows = try? await database.sql.select().column("document").from("ml_deployments").all() else { return }
+        for row in rows {
+            guard let stored = try? ModelRegistry.decode(Deployment.self, row) else { continue }
+            do {
+                try await changes.run {
+                    let current = state.withLock { $0.deployments[stored.modelId] }
+                    guard current != stored, current.map({ stored.updatedAt > $0.updatedAt }) ?? true else { return }
+                    if stored.status == .deployed {
+                        let model = try await registry.get(id: stored.modelId)
+                        install(stored, name: model.name, models: try await load(model: model, versions: stored.versions))
+                    } else {
+                        state.withLock { state in
+                            state.routings[stored.modelId] = nil
+                            state.ids = state.ids.filter { $0.value != stored.modelId }
+                            state.deployments[stored.modelId] = stored
+                        }
+                        cache.invalidate(modelId: stored.modelId)
+                    }
+                    logger.info("deployment changed by another node", metadata: ["model.id": "\(stored.modelId)"])
+                }
+            } catch {
+                logger.warning("could not serve another node's deployment", metadata: ["model.id": "\(stored.modelId)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// The model's deployment, if it was ever deployed.
     public func deployment(modelId: String) -> Deployment? { state.withLock { $0.deployments[modelId] } }
 
@@ -419,14 +448,15 @@ public final class ModelServing: Sendable {
         }
     }
 
-    /// Checks the canaries every second, and drift, accuracy and retraining triggers every 10 seconds, until
-    /// cancelled.
+    /// Checks the canaries every second, other nodes' deploys every 2 seconds, and drift, accuracy and retraining
+    /// triggers every 10 seconds, until cancelled.
     public func runCanaryChecks() async {
         var ticks = 0
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
-            await checkCanaries()
             ticks += 1
+            if ticks % 2 == 0 { await refreshDeployments() }
+            await checkCanaries()
             if ticks % 10 == 0 {
                 await checkAlerts()
                 await checkTriggers()

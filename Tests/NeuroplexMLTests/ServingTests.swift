@@ -265,6 +265,15 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         var request = PredictRequest(model: "gbdt", instances: [ServingBench.instance(f1: 0, f2: 0)])
         request.cache = true
         #expect(try JSONValue.parse(try restarted.predict(request))["version"] == 2)
+        // Another node's deploy and retirement reach it through the database.
+        s.clock.advance(by: 1)
+        _ = try await s.deploy(1)
+        await restarted.refreshDeployments()
+        #expect(try JSONValue.parse(try restarted.predict(request))["version"] == 1)
+        s.clock.advance(by: 1)
+        _ = try await s.serving.retire(modelId: s.modelId)
+        await restarted.refreshDeployments()
+        #expect(throws: ModelNotServing.self) { try restarted.predict(request) }
     }
 
     @Test func batchPredictionWritesADatasetWithProgress() async throws {

@@ -108,7 +108,7 @@ public final class CompiledTreeEnsemble: TrainedModel, Sendable {
         let parameters = learner.learnerModelParam
         guard let declaredFeatures = Int(parameters.numFeature.text), declaredFeatures >= 0,
               let declaredClasses = Int(parameters.numClass.text), declaredClasses >= 0,
-              let baseScore = Float(parameters.baseScore.text), baseScore.isFinite
+              let baseScore = Float(XGBoostCompatibility.scalar(parameters.baseScore.text)), baseScore.isFinite
         else {
             throw Self.invalid("learner_model_param is malformed")
         }

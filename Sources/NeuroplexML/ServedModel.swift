@@ -96,11 +96,14 @@ public final class ServedModel: Sendable {
         var evaluator = Evaluator.model(loaded)
         var memory = artifact.count
         if let xgboost = loaded as? XGBoostModel {
-            // The native evaluator reads XGBoost's JSON; a UBJSON artifact is converted by XGBoost first.
-            let json = artifact.first == UInt8(ascii: "{") ? artifact : try xgboost.artifact().bytes
-            if let compiled = try? CompiledTreeEnsemble(xgboostJSON: json), compiled.featureCount == width {
+            // The native evaluator reads XGBoost's JSON: the artifact's own, else (UBJSON, or a layout of another
+            // XGBoost version) as this server's XGBoost writes it back.
+            var compiled: CompiledTreeEnsemble?
+            if artifact.first == UInt8(ascii: "{") { compiled = try? CompiledTreeEnsemble(xgboostJSON: artifact) }
+            if compiled == nil { compiled = try? CompiledTreeEnsemble(xgboostJSON: try xgboost.artifact().bytes) }
+            if let compiled, compiled.featureCount == width {
                 evaluator = .trees(compiled)
-                memory = compiled.treeCount * 64 + json.count / 4
+                memory = compiled.treeCount * 64 + artifact.count / 4
             }
             explainer.withLock { $0 = xgboost }
         }

@@ -389,7 +389,7 @@ final class Booster: @unchecked Sendable {
         self.init(handle: out)
         // The load reads the trees in a parallel loop: on the caller's thread alone (see `OpenMP`).
         OpenMP.oneThreadHere()
-        try bytes.withUnsafeBytes { buffer in
+        try XGBoostCompatibility.forVersion17(bytes).withUnsafeBytes { buffer in
             try xgboostCheck(
                 XGBoosterLoadModelFromBuffer(handle, buffer.baseAddress, bst_ulong(buffer.count)), "read the model",
                 kind: .invalidInput)
@@ -621,5 +621,31 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
                 return values[start..<start + width].map(Double.init)
             }
         }
+    }
+}
+
+/// Reading JSON models written by XGBoost 2 and 3 with Debian's XGBoost 1.7.
+enum XGBoostCompatibility {
+    /// XGBoost ≥ 2 writes `base_score` as a one-element array in a string (`"[4.955E-1]"`); 1.7 reads such a
+    /// string as 0.5 (predictions off by up to ~0.005 in probability). This rewrites the one-element form to the
+    /// plain number, and refuses a per-class intercept (XGBoost ≥ 3.1's multi-class models), which 1.7 cannot hold.
+    static func forVersion17(_ bytes: [UInt8]) throws -> [UInt8] {
+        guard bytes.first == UInt8(ascii: "{") else { return bytes }
+        let marker = Array(#""base_score":"["#.utf8)
+        guard let start = bytes.firstRange(of: marker) else { return bytes }
+        guard let close = bytes[start.upperBound...].firstIndex(of: UInt8(ascii: "]")) else { return bytes }
+        let inner = bytes[start.upperBound..<close]
+        if inner.contains(UInt8(ascii: ",")) {
+            throw NeuroplexError(
+                .invalidInput, code: TrainingCodes.invalidModel,
+                "the model has one intercept per class (XGBoost ≥ 3.1); this server's XGBoost (1.7) cannot read it")
+        }
+        // "base_score":"[x]" → "base_score":"x"
+        return Array(bytes[..<(start.upperBound - 1)]) + inner + bytes[(close + 1)...]
+    }
+
+    /// A number written as `x` or `[x]`.
+    static func scalar(_ text: String) -> String {
+        text.hasPrefix("[") && text.hasSuffix("]") && !text.contains(",") ? String(text.dropFirst().dropLast()) : text
     }
 }

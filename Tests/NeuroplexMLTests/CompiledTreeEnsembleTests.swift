@@ -230,6 +230,23 @@ private func train(
         }
     }
 
+    @Test func xgboostTwoAndThreeBaseScoresAreReadAsWritten() async throws {
+        let model = try await train(
+            training, TreeData.binary(training), classCount: 2, task: .classification, ["n_estimators": 20])
+        // XGBoost ≥ 2 writes base_score as a one-element array in a string; 1.7 alone would read 0.5.
+        var text = String(decoding: try model.artifact().bytes, as: UTF8.self)
+        let score = try #require(text.firstRange(of: #/"base_score":"[^"]+"/#))
+        text.replaceSubrange(score, with: #""base_score":"3E-1""#)
+        let plain = Array(text.utf8)
+        let bracketed = Array(text.replacingOccurrences(of: #""base_score":"3E-1""#, with: #""base_score":"[3E-1]""#).utf8)
+        let expected = try XGBoostModel(artifact: plain).predict(testing)
+        #expect(largestDifference(try XGBoostModel(artifact: bracketed).predict(testing), expected) == 0)
+        #expect(largestDifference(try CompiledTreeEnsemble(xgboostJSON: bracketed).predict(testing), expected) <= 1e-6)
+        // One intercept per class (XGBoost ≥ 3.1) cannot be held by 1.7: refused, not mispredicted.
+        let perClass = Array(text.replacingOccurrences(of: #""base_score":"3E-1""#, with: #""base_score":"[3E-1,4E-1]""#).utf8)
+        #expect(throws: NeuroplexError.self) { try XGBoostModel(artifact: perClass) }
+    }
+
     @Test func unsupportedOrBrokenModelsAreRefusedWithAClearError() async throws {
         let model = try await train(
             training, TreeData.binary(training), classCount: 2, task: .classification, ["n_estimators": 3])

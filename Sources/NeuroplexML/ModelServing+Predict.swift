@@ -11,55 +11,130 @@ public struct PredictRequest: Sendable {
     public var version: Int?
     /// An alias naming the version (resolved by the caller, see ``ModelServing/resolveAlias(model:alias:)``).
     public var alias: String?
-    /// Objects of feature → value, or arrays of values in the version's column order.
-    public var instances: [JSONValue]
     public var explain = false
     public var cache = false
     public var allowMissing = false
 
-    public init(model: String, instances: [JSONValue]) {
-        self.model = model
-        self.instances = instances
+    /// The instances: parsed values, or (from ``init(parsing:)``) the body with each instance's byte range, read
+    /// straight from the bytes by ``ServedModel``.
+    enum Instances: Sendable {
+        case values([JSONValue])
+        case body([UInt8], [Range<Int>])
     }
 
-    /// Parses a JSON body.
+    var source: Instances
+
+    /// The number of instances.
+    public var count: Int {
+        switch source {
+        case .values(let values): values.count
+        case .body(_, let ranges): ranges.count
+        }
+    }
+
+    /// The instance at `index`, parsed.
+    public func instance(_ index: Int) throws -> JSONValue {
+        switch source {
+        case .values(let values): return values[index]
+        case .body(let bytes, let ranges): return try JSONValue.parse(bytes[ranges[index]])
+        }
+    }
+
+    /// Objects of feature → value, or arrays of values in the version's column order.
+    public init(model: String, instances: [JSONValue]) {
+        self.model = model
+        source = .values(instances)
+    }
+
+    /// Parses a JSON body: `{model, version?, alias?, instances, explain?, cache?, allowMissing?}` (other members
+    /// are ignored).
     /// - Throws: 400 `invalid_json` or `validation_failed` naming the field.
-    public init(parsing bytes: some Collection<UInt8>) throws {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(bytes)
-        } catch {
-            throw NeuroplexError(.badRequest, code: .invalidJSON, "the body is not valid JSON: \(error)")
+    public init(parsing body: some Collection<UInt8>) throws {
+        let bytes = Array(body)
+        var model: String?
+        var version: Int?
+        var alias: String?
+        var flags: [String: Bool] = [:]
+        var ranges: [Range<Int>]?
+        try bytes.withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(buffer)
+            scanner.skipWhitespace()
+            guard scanner.peek == UInt8(ascii: "{") else {
+                if scanner.peek == nil { throw JSONScanner.malformed(0, "the body is empty") }
+                _ = try JSONValue.parse(buffer)  // the parser's own message for a malformed body
+                throw NeuroplexError.invalid("", "the body is a JSON object {model, instances, ...}", kind: .badRequest)
+            }
+            try scanner.expect(UInt8(ascii: "{"))
+            if !scanner.take(UInt8(ascii: "}")) {
+                repeat {
+                    let key = try scanner.string()
+                    try scanner.expect(UInt8(ascii: ":"))
+                    if key == "instances" {
+                        scanner.skipWhitespace()
+                        guard scanner.take(UInt8(ascii: "[")) else {
+                            _ = try scanner.skipValue()
+                            throw NeuroplexError.invalid(
+                                "instances", "instances is a non-empty array of feature objects or value arrays", kind: .badRequest)
+                        }
+                        var found: [Range<Int>] = []
+                        if !scanner.take(UInt8(ascii: "]")) {
+                            repeat { found.append(try scanner.skipValue()) } while scanner.take(UInt8(ascii: ","))
+                            try scanner.expect(UInt8(ascii: "]"))
+                        }
+                        ranges = found
+                        continue
+                    }
+                    let value = try JSONValue.parse(UnsafeBufferPointer(rebasing: buffer[try scanner.skipValue()]))
+                    switch (key, value) {
+                    case ("model", .string(let name)): model = name
+                    case ("model", _): throw NeuroplexError.invalid("model", "model (the model's id or name) is a string", kind: .badRequest)
+                    case ("version", .null), ("alias", .null): break
+                    case ("version", .int(let number)): version = Int(number)
+                    case ("version", .string(let text)):
+                        if let number = Int(text) { version = number } else { alias = text }
+                    case ("version", _): throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
+                    case ("alias", .string(let text)): alias = text
+                    case ("alias", _): throw NeuroplexError.invalid("alias", "alias is a string", kind: .badRequest)
+                    case ("explain", .bool(let flag)), ("cache", .bool(let flag)), ("allowMissing", .bool(let flag)):
+                        flags[key] = flag
+                    case ("explain", .null), ("cache", .null), ("allowMissing", .null): break
+                    case ("explain", _), ("cache", _), ("allowMissing", _):
+                        throw NeuroplexError.invalid(key, "\(key) is true or false", kind: .badRequest)
+                    default: break
+                    }
+                } while scanner.take(UInt8(ascii: ","))
+                try scanner.expect(UInt8(ascii: "}"))
+            }
+            scanner.skipWhitespace()
+            guard scanner.peek == nil else { throw JSONScanner.malformed(scanner.position, "more after the object") }
         }
-        guard case .object(let fields) = value else {
-            throw NeuroplexError.invalid("", "the body is a JSON object {model, instances, ...}", kind: .badRequest)
-        }
-        guard case .string(let model)? = fields["model"], !model.isEmpty else {
+        guard let model, !model.isEmpty else {
             throw NeuroplexError.invalid("model", "model (the model's id or name) is required", kind: .badRequest)
         }
-        self.model = model
-        switch fields["version"] {
-        case nil, .null?: break
-        case .int(let number)?: version = Int(number)
-        case .string(let text)?:
-            if let number = Int(text) { version = number } else { alias = text }
-        default: throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
-        }
-        switch fields["alias"] {
-        case nil, .null?: break
-        case .string(let text)?: alias = text
-        default: throw NeuroplexError.invalid("alias", "alias is a string", kind: .badRequest)
-        }
-        guard case .array(let instances)? = fields["instances"], !instances.isEmpty else {
+        guard let ranges, !ranges.isEmpty else {
             throw NeuroplexError.invalid("instances", "instances is a non-empty array of feature objects or value arrays", kind: .badRequest)
         }
-        self.instances = instances
-        for name in ["explain", "cache", "allowMissing"] {
-            switch fields[name] {
-            case nil, .null?: continue
-            case .bool(let flag)?:
-                if name == "explain" { explain = flag } else if name == "cache" { cache = flag } else { allowMissing = flag }
-            default: throw NeuroplexError.invalid(name, "\(name) is true or false", kind: .badRequest)
+        self.model = model
+        self.version = version
+        self.alias = alias
+        explain = flags["explain"] ?? false
+        cache = flags["cache"] ?? false
+        allowMissing = flags["allowMissing"] ?? false
+        source = .body(bytes, ranges)
+    }
+
+    /// Reads instance `index` into the feature rows of `model`.
+    func read(
+        _ index: Int, into model: ServedModel, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
+    ) throws {
+        switch source {
+        case .values(let values):
+            try model.features(values[index], allowMissing: allowMissing, row: &row, at: base, raw: &raw, rawAt: rawBase)
+        case .body(let bytes, let ranges):
+            try bytes.withUnsafeBufferPointer { buffer in
+                try model.features(
+                    json: buffer, range: ranges[index], allowMissing: allowMissing, row: &row, at: base, raw: &raw,
+                    rawAt: rawBase)
             }
         }
     }
@@ -96,29 +171,28 @@ extension ModelServing {
             route = routing.pick()
         }
         let model = route.model
-        guard request.instances.count <= configuration.maxInstances else {
+        guard request.count <= configuration.maxInstances else {
             throw NeuroplexError(
                 .invalidInput, code: "too_many_instances",
                 "at most \(configuration.maxInstances) instances per request; use POST /ml/predict/batch for more",
                 field: "instances")
         }
         do {
-            let count = request.instances.count
+            let count = request.count
             let width = model.width, columns = model.inputs.count
             var rows = [Double](repeating: 0, count: count * width)
             var raw = [Double](repeating: .nan, count: count * columns)
-            for (index, instance) in request.instances.enumerated() {
-                try model.features(
-                    instance, allowMissing: request.allowMissing, row: &rows, at: index * width, raw: &raw,
-                    rawAt: index * columns)
+            for index in 0..<count {
+                try request.read(index, into: model, row: &rows, at: index * width, raw: &raw, rawAt: index * columns)
             }
             var outputs = [PredictionOutput?](repeating: nil, count: count)
             var keys: [PredictionCache.Key] = []
             var hits = 0
             let useCache = request.cache && !request.explain
             if useCache {
-                for (index, instance) in request.instances.enumerated() {
-                    let key = PredictionCache.Key(modelId: model.modelId, version: model.version.version, input: instance.bytes)
+                for index in 0..<count {
+                    let key = PredictionCache.Key(
+                        modelId: model.modelId, version: model.version.version, input: try request.instance(index).bytes)
                     keys.append(key)
                     if let hit = cache.get(key) {
                         outputs[index] = hit
@@ -171,14 +245,12 @@ extension ModelServing {
         let monitor = monitor
         Task.detached(priority: .low) { [self] in
             defer { shadowsInFlightDone() }
-            let count = request.instances.count
+            let count = request.count
             var rows = [Double](repeating: 0, count: count * shadow.width)
             var raw = [Double](repeating: .nan, count: count * shadow.inputs.count)
             do {
-                for (index, instance) in request.instances.enumerated() {
-                    try shadow.features(
-                        instance, allowMissing: request.allowMissing, row: &rows, at: index * shadow.width, raw: &raw,
-                        rawAt: index * shadow.inputs.count)
+                for index in 0..<count {
+                    try request.read(index, into: shadow, row: &rows, at: index * shadow.width, raw: &raw, rawAt: index * shadow.inputs.count)
                 }
                 let values = try shadow.predict(rows: rows, count: count)
                 let width = values.count / max(1, count)

@@ -161,97 +161,160 @@ public final class ServedModel: Sendable {
     // MARK: Inputs
 
     /// Reads one instance (an object of column → value, or an array in column order) into the preprocessed
-    /// feature row at `base` of `row` (``width`` values), and into `raw` at `rawBase` the values as given (numbers; a category's index,
-    /// -1 when unseen; NaN when missing), for drift.
-    /// - Returns: the names of missing columns that were filled.
+    /// feature row at `base` of `row` (``width`` values), and into `raw` at `rawBase` the values as given (numbers;
+    /// a category's index, -1 when unseen; NaN when missing), for drift.
     /// - Throws: 422 `unknown_feature`, `missing_feature`, `invalid_feature`, `invalid_instance`.
-    @discardableResult
     func features(
         _ instance: JSONValue, allowMissing: Bool, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
-    ) throws -> Int {
+    ) throws {
         var seen = [Bool](repeating: false, count: inputs.count)
-        var missing = 0
-        func set(_ index: Int, _ value: JSONValue) throws {
-            seen[index] = true
-            try write(index, value, row: &row, at: base, raw: &raw, rawAt: rawBase)
-        }
         switch instance {
         case .object(let fields):
             var unknown: [String] = []
             for (name, value) in fields {
                 if let index = inputIndex[name] {
-                    try set(index, value)
+                    seen[index] = true
+                    try write(index, Self.scalar(value), row: &row, at: base, raw: &raw, rawAt: rawBase)
                 } else if !ignored.contains(name) {
                     unknown.append(name)
                 }
             }
-            if !unknown.isEmpty {
-                unknown.sort()
-                throw NeuroplexError(
-                    .invalidInput, code: "unknown_feature",
-                    "unknown feature\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); version \(version.version) of '\(modelName)' takes \(inputs.map(\.name).joined(separator: ", "))",
-                    field: unknown[0])
-            }
+            try refuseUnknown(unknown)
         case .array(let values):
-            guard values.count == inputs.count else {
-                throw NeuroplexError(
-                    .invalidInput, code: "invalid_instance",
-                    "an instance given as an array needs \(inputs.count) values, in the order \(inputs.map(\.name).joined(separator: ", ")); it has \(values.count)",
-                    field: "instances")
+            try checkCount(values.count)
+            for (index, value) in values.enumerated() {
+                seen[index] = true
+                try write(index, Self.scalar(value), row: &row, at: base, raw: &raw, rawAt: rawBase)
             }
-            for (index, value) in values.enumerated() { try set(index, value) }
         default:
+            throw Self.notAnInstance(instance.typeName)
+        }
+        try fillMissing(seen, allowMissing: allowMissing, row: &row, at: base, raw: &raw, rawAt: rawBase)
+    }
+
+    /// As ``features(_:allowMissing:row:at:raw:rawAt:)``, reading the instance straight from its JSON bytes
+    /// (`range` of `json`), without a parsed tree: the predict path's parser.
+    func features(
+        json: UnsafeBufferPointer<UInt8>, range: Range<Int>, allowMissing: Bool, row: inout [Double], at base: Int,
+        raw: inout [Double], rawAt rawBase: Int
+    ) throws {
+        var seen = [Bool](repeating: false, count: inputs.count)
+        var scanner = JSONScanner(json, at: range.lowerBound)
+        if scanner.take(UInt8(ascii: "{")) {
+            var unknown: [String] = []
+            if !scanner.take(UInt8(ascii: "}")) {
+                repeat {
+                    let name = try scanner.string()
+                    try scanner.expect(UInt8(ascii: ":"))
+                    if let index = inputIndex[name] {
+                        seen[index] = true
+                        try write(index, try scanner.scalar(), row: &row, at: base, raw: &raw, rawAt: rawBase)
+                    } else {
+                        if !ignored.contains(name) { unknown.append(name) }
+                        _ = try scanner.skipValue()
+                    }
+                } while scanner.take(UInt8(ascii: ","))
+                try scanner.expect(UInt8(ascii: "}"))
+            }
+            try refuseUnknown(unknown)
+        } else if scanner.take(UInt8(ascii: "[")) {
+            var values: [JSONScanner.Scalar] = []
+            if !scanner.take(UInt8(ascii: "]")) {
+                repeat { values.append(try scanner.scalar()) } while scanner.take(UInt8(ascii: ","))
+                try scanner.expect(UInt8(ascii: "]"))
+            }
+            try checkCount(values.count)
+            for (index, value) in values.enumerated() {
+                seen[index] = true
+                try write(index, value, row: &row, at: base, raw: &raw, rawAt: rawBase)
+            }
+        } else {
+            throw Self.notAnInstance(try JSONValue.parse(UnsafeBufferPointer(rebasing: json[range])).typeName)
+        }
+        try fillMissing(seen, allowMissing: allowMissing, row: &row, at: base, raw: &raw, rawAt: rawBase)
+    }
+
+    private func refuseUnknown(_ unknown: [String]) throws {
+        guard !unknown.isEmpty else { return }
+        let names = unknown.sorted()
+        throw NeuroplexError(
+            .invalidInput, code: "unknown_feature",
+            "unknown feature\(names.count == 1 ? "" : "s") \(names.map { "'\($0)'" }.joined(separator: ", ")); version \(version.version) of '\(modelName)' takes \(inputs.map(\.name).joined(separator: ", "))",
+            field: names[0])
+    }
+
+    private func checkCount(_ count: Int) throws {
+        guard count == inputs.count else {
             throw NeuroplexError(
                 .invalidInput, code: "invalid_instance",
-                "each instance is an object of feature values or an array of them, not \(instance.typeName)",
+                "an instance given as an array needs \(inputs.count) values, in the order \(inputs.map(\.name).joined(separator: ", ")); it has \(count)",
                 field: "instances")
         }
-        if seen.contains(false) {
-            let absent = inputs.indices.filter { !seen[$0] }
-            guard allowMissing else {
-                let names = absent.map { "'\(inputs[$0].name)'" }.joined(separator: ", ")
-                throw NeuroplexError(
-                    .invalidInput, code: "missing_feature",
-                    "missing feature\(absent.count == 1 ? "" : "s") \(names); send them, or set allowMissing to fill them as in training",
-                    field: inputs[absent[0]].name)
-            }
-            for index in absent { try write(index, .null, row: &row, at: base, raw: &raw, rawAt: rawBase) }
-            missing = absent.count
+    }
+
+    static func notAnInstance(_ type: String) -> NeuroplexError {
+        NeuroplexError(
+            .invalidInput, code: "invalid_instance",
+            "each instance is an object of feature values or an array of them, not \(type)", field: "instances")
+    }
+
+    private func fillMissing(
+        _ seen: [Bool], allowMissing: Bool, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
+    ) throws {
+        guard seen.contains(false) else { return }
+        let absent = inputs.indices.filter { !seen[$0] }
+        guard allowMissing else {
+            let names = absent.map { "'\(inputs[$0].name)'" }.joined(separator: ", ")
+            throw NeuroplexError(
+                .invalidInput, code: "missing_feature",
+                "missing feature\(absent.count == 1 ? "" : "s") \(names); send them, or set allowMissing to fill them as in training",
+                field: inputs[absent[0]].name)
         }
-        return missing
+        for index in absent { try write(index, .null, row: &row, at: base, raw: &raw, rawAt: rawBase) }
+    }
+
+    static func scalar(_ value: JSONValue) -> JSONScanner.Scalar {
+        switch value {
+        case .int(let integer): .number(Double(integer))
+        case .double(let real): .number(real)
+        case .string(let text): .string(text)
+        case .bool(let flag): .bool(flag)
+        case .null: .null
+        case .array, .object: .other(value.typeName)
+        }
     }
 
     private func write(
-        _ index: Int, _ value: JSONValue, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
+        _ index: Int, _ value: JSONScanner.Scalar, row: inout [Double], at base: Int, raw: inout [Double], rawAt rawBase: Int
     ) throws {
         let column = inputs[index]
         let offset = base + offsets[index]
         switch column.kind {
         case .numeric:
             let number: Double
+            var missing = false
             switch value {
-            case .int(let integer): number = Double(integer)
-            case .double(let real): number = real
+            case .number(let real): number = real
             case .bool(let flag): number = flag ? 1 : 0
-            case .null: number = column.fill ?? .nan
-            default:
-                throw Self.wrongType(column.name, "a number", value)
+            case .null:
+                number = column.fill ?? .nan
+                missing = true
+            case .string: throw Self.wrongType(column.name, "a number", "string")
+            case .other(let type): throw Self.wrongType(column.name, "a number", type)
             }
-            raw[rawBase + index] = value == .null ? .nan : number
+            raw[rawBase + index] = missing ? .nan : number
             row[offset] = (number - (column.center ?? 0)) / (column.scale ?? 1)
         case .onehot, .ordinal:
             let category: String?
             switch value {
             case .string(let text): category = text
-            case .int(let integer): category = String(integer)
+            case .number(let real): category = real == real.rounded() && abs(real) < 1e15 ? String(Int64(real)) : String(real)
             case .bool(let flag): category = flag ? "true" : "false"
-            case .double(let real): category = real == real.rounded() && abs(real) < 1e15 ? String(Int64(real)) : String(real)
             case .null: category = column.fillCategory
-            default:
-                throw Self.wrongType(column.name, "a category (a string)", value)
+            case .other(let type): throw Self.wrongType(column.name, "a category (a string)", type)
             }
             let position = category.flatMap { categoryIndex[index][$0] }
-            raw[rawBase + index] = value == .null ? .nan : Double(position ?? -1)
+            if case .null = value { raw[rawBase + index] = .nan } else { raw[rawBase + index] = Double(position ?? -1) }
             if column.kind == .onehot {
                 let count = column.categories?.count ?? 0
                 for k in 0..<count { row[offset + k] = 0 }
@@ -262,10 +325,8 @@ public final class ServedModel: Sendable {
         }
     }
 
-    static func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> NeuroplexError {
-        NeuroplexError(
-            .invalidInput, code: "invalid_feature", "feature '\(name)' must be \(expected), not \(value.typeName)",
-            field: name)
+    static func wrongType(_ name: String, _ expected: String, _ type: String) -> NeuroplexError {
+        NeuroplexError(.invalidInput, code: "invalid_feature", "feature '\(name)' must be \(expected), not \(type)", field: name)
     }
 
     // MARK: Predicting

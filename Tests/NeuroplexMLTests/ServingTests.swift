@@ -374,6 +374,51 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         }
     }
 
+    @Test func predictBodiesAreReadAsTheJSONParserWould() async throws {
+        let s = try await ServingBench()
+        defer { Task { await s.bench.close() } }
+        _ = try await s.deploy(1)
+        func answer(_ body: String) throws -> JSONValue {
+            try JSONValue.parse(try s.serving.predict(try PredictRequest(parsing: Array(body.utf8))))
+        }
+        func code(_ body: String) -> String? {
+            do {
+                _ = try answer(body)
+                return nil
+            } catch let error as NeuroplexError {
+                return error.code.rawValue
+            } catch {
+                return "\(error)"
+            }
+        }
+        // The same instance, written in different ways, gives the same prediction as the parsed tree.
+        let parsed = try JSONValue.parse(try s.serving.predict(
+            PredictRequest(model: "gbdt", instances: [.object(["f1": 1000, "f2": -0.5, "proto": "udp"])])))
+        let expected = parsed["predictions"]?[0]?["probabilities"]
+        for body in [
+            #"{"model":"gbdt","instances":[{"f1":1e3,"f2":-0.5,"proto":"udp"}]}"#,
+            #" { "instances" : [ { "proto" : "u\u0064p" , "f2" : -5E-1 , "f1" : 1000.0 } ] , "model" : "gbdt" , "extra" : {"a":[1,{"b":"]"}]} } "#,
+            #"{"model":"gbdt","instances":[[1000,-0.5,"udp"]],"explain":false,"cache":null}"#,
+            #"{"model":"gbdt","instances":[{"f1":1000,"f2":-0.5,"proto":"udp","id":{"nested":["x"]},"label":null}]}"#,
+        ] {
+            #expect(try answer(body)["predictions"]?[0]?["probabilities"] == expected, "\(body)")
+        }
+        #expect(code(#"{"model":"gbdt","instances":[{"f1":1,"f2":2,"proto":"udp"}]"#) == "invalid_json")
+        #expect(code(#"{"model":"gbdt","instances":[{"f1":1,"f2":2,"proto":"udp"}]} x"#) == "invalid_json")
+        #expect(code(#"{"model":"gbdt","instances":[{"f1":01x,"f2":2,"proto":"udp"}]}"#) == "invalid_json")
+        for number in [".5", "01", "1.", "1e", "-", "1e+", "--1", "+1", "0x10"] {
+            #expect(code(#"{"model":"gbdt","instances":[{"f1":\#(number),"f2":2,"proto":"udp"}]}"#) == "invalid_json", "\(number)")
+        }
+        #expect(code(#"{"model":"gbdt","instances":{}}"#) == "validation_failed")
+        #expect(code(#"{"model":"gbdt","instances":[]}"#) == "validation_failed")
+        #expect(code(#"{"model":7,"instances":[{}]}"#) == "validation_failed")
+        #expect(code(#"[1]"#) == "validation_failed")
+        #expect(code("") == "invalid_json")
+        #expect(code(#"{"model":"gbdt","instances":[{"f1":[1],"f2":2,"proto":"udp"}]}"#) == "invalid_feature")
+        #expect(code(#"{"model":"gbdt","instances":[7]}"#) == "invalid_instance")
+        #expect(code(#"{"model":"gbdt","instances":[{"f1":1,"f2":2,"proto":"udp"}],"explain":"yes"}"#) == "validation_failed")
+    }
+
     @Test func statistics() {
         // Two-proportion z-test, worked by hand: 80/100 against 90/100 → z = 0.1 / √(0.85·0.15·0.02) = 1.9803.
         let test = ProportionTest(a: ("a", 80, 100), b: ("b", 90, 100))

@@ -53,8 +53,8 @@ struct JSONScanner {
         return true
     }
 
-    /// A string; an escaped one is decoded by the full parser.
-    mutating func string() throws -> String {
+    /// The bytes between a string's quotes, and whether it holds an escape (then ``string()`` must decode it).
+    mutating func rawString() throws -> (range: Range<Int>, escaped: Bool) {
         skipWhitespace()
         guard peek == UInt8(ascii: "\"") else { throw Self.malformed(position, "expected a string") }
         let start = position
@@ -69,21 +69,41 @@ struct JSONScanner {
             }
             if byte == UInt8(ascii: "\"") {
                 position += 1
-                if escaped {
-                    guard case .string(let text) = try JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[start..<position])) else {
-                        throw Self.malformed(start, "expected a string")
-                    }
-                    return text
-                }
-                if let text = String(validating: UnsafeBufferPointer(rebasing: bytes[(start + 1)..<(position - 1)]), as: UTF8.self) {
-                    return text
-                }
-                throw Self.malformed(start, "the string is not UTF-8")
+                return ((start + 1)..<(position - 1), escaped)
             }
             if byte < 0x20 { throw Self.malformed(position, "a control character in a string") }
             position += 1
         }
         throw Self.malformed(start, "the string does not end")
+    }
+
+    /// The text of a string's bytes (`range` from ``rawString()``, without escapes): ASCII is taken as it is,
+    /// anything else must be valid UTF-8.
+    func text(_ range: Range<Int>) throws -> String {
+        let slice = UnsafeBufferPointer(rebasing: bytes[range])
+        if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
+        guard let text = String(validating: slice, as: UTF8.self) else {
+            throw Self.malformed(range.lowerBound, "the string is not UTF-8")
+        }
+        return text
+    }
+
+    /// A string; an escaped one is decoded by the full parser.
+    mutating func string() throws -> String {
+        let start = position
+        let (range, escaped) = try rawString()
+        if escaped {
+            guard case .string(let text) = try JSONValue.parse(UnsafeBufferPointer(rebasing: bytes[(range.lowerBound - 1)..<(range.upperBound + 1)])) else {
+                throw Self.malformed(start, "expected a string")
+            }
+            return text
+        }
+        return try text(range)
+    }
+
+    /// Whether the string at `range` (from ``rawString()``, unescaped) is exactly `expected`.
+    func equals(_ range: Range<Int>, _ expected: [UInt8]) -> Bool {
+        range.count == expected.count && bytes[range].elementsEqual(expected)
     }
 
     /// The next value as a scalar; arrays and objects are skipped (and checked) and reported by type.

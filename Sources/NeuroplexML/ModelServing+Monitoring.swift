@@ -175,7 +175,7 @@ extension ModelServing {
                 "version \(number) has no training profile to compare with (it was imported or trained before profiles were kept); retrain it")
         }
         let window = monitor.window(.init(modelId: model.id, version: number))
-        let rows = window?.rows.ordered ?? []
+        let rows = window?.rows ?? []
         let enough = rows.count >= 100
         var features: [JSONValue] = []
         for (index, distribution) in reference.features.enumerated() {
@@ -230,7 +230,7 @@ extension ModelServing {
         guard let served = entry.models.first(where: { $0.version.version == number }) else {
             throw NeuroplexError(.conflict, code: "version_not_deployed", "version \(number) of '\(model.name)' is not deployed")
         }
-        let rows = (monitor.window(.init(modelId: model.id, version: number))?.rows.ordered ?? []).map(served.instance(fromRaw:))
+        let rows = (monitor.window(.init(modelId: model.id, version: number))?.rows ?? []).map(served.instance(fromRaw:))
         let importance = try served.importance(over: rows)
         let totalGain = importance.compactMap(\.totalGain).reduce(0, +)
         let features: [JSONValue] = importance.map { item in

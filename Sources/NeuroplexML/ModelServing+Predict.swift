@@ -262,42 +262,88 @@ extension ModelServing {
         }
     }
 
+    /// The response body, written straight to bytes (keys in sorted order, as ``JSONValue`` writes them).
     static func response(
         model: ServedModel, routing: Routing, variant: String, ids: [String], outputs: [PredictionOutput],
         explanations: [Explanation]?, latency: Double
     ) -> [UInt8] {
         let classes = model.classes
-        var predictions: [JSONValue] = []
-        predictions.reserveCapacity(outputs.count)
-        for (index, output) in outputs.enumerated() {
-            var fields: [String: JSONValue] = ["id": .string(ids[index])]
-            if let label = output.label { fields["label"] = .string(label) }
-            if let value = output.value { fields["value"] = .double(value) }
-            if let probabilities = output.probabilities, let classes {
-                var named: [String: JSONValue] = [:]
-                for (k, p) in probabilities.enumerated() where k < classes.count { named[classes[k]] = .double(p) }
-                fields["probabilities"] = .object(named)
-            }
-            if let confidence = output.confidence { fields["confidence"] = .double(confidence) }
-            if let score = output.anomalyScore { fields["anomalyScore"] = .double(score) }
-            if let explanation = explanations?[index] {
-                var contributions: [String: JSONValue] = [:]
-                for (name, value) in explanation.contributions { contributions[name] = .double(value) }
-                var document: [String: JSONValue] = ["bias": .double(explanation.bias), "contributions": .object(contributions)]
-                if let outcome = explanation.outcome { document["outcome"] = .string(outcome) }
-                fields["explanation"] = .object(document)
-            }
-            predictions.append(.object(fields))
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + outputs.count * (96 + (classes?.count ?? 0) * 32))
+        func key(_ name: StaticString) {
+            name.withUTF8Buffer { out += $0 }
         }
-        let body: JSONValue = .object([
-            "predictions": .array(predictions),
-            "model": .string(routing.name),
-            "modelId": .string(model.modelId),
-            "version": .int(Int64(model.version.version)),
-            "variant": .string(variant),
-            "latencyMs": .double((latency * 1000).rounded() / 1000),
-        ])
-        return body.bytes
+        func number(_ value: Double) { JSONValue.double(value).write(into: &out) }
+        key(#"{"latencyMs":"#)
+        number((latency * 1000).rounded() / 1000)
+        key(#","model":"#)
+        JSONValue.writeString(routing.name, into: &out)
+        key(#","modelId":"#)
+        JSONValue.writeString(model.modelId, into: &out)
+        key(#","predictions":["#)
+        for (index, output) in outputs.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            func field(_ name: StaticString) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                key(name)
+            }
+            if let score = output.anomalyScore {
+                field(#""anomalyScore":"#)
+                number(score)
+            }
+            if let confidence = output.confidence {
+                field(#""confidence":"#)
+                number(confidence)
+            }
+            if let explanation = explanations?[index] {
+                field(#""explanation":{"bias":"#)
+                number(explanation.bias)
+                key(#","contributions":{"#)
+                for (k, item) in explanation.contributions.sorted(by: { $0.name < $1.name }).enumerated() {
+                    if k > 0 { out.append(UInt8(ascii: ",")) }
+                    JSONValue.writeString(item.name, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    number(item.value)
+                }
+                out.append(UInt8(ascii: "}"))
+                if let outcome = explanation.outcome {
+                    key(#","outcome":"#)
+                    JSONValue.writeString(outcome, into: &out)
+                }
+                out.append(UInt8(ascii: "}"))
+            }
+            field(#""id":"#)
+            JSONValue.writeString(ids[index], into: &out)
+            if let label = output.label {
+                field(#""label":"#)
+                JSONValue.writeString(label, into: &out)
+            }
+            if let probabilities = output.probabilities, let classes {
+                field(#""probabilities":{"#)
+                let named = zip(classes, probabilities).sorted { $0.0 < $1.0 }
+                for (k, (name, p)) in named.enumerated() {
+                    if k > 0 { out.append(UInt8(ascii: ",")) }
+                    JSONValue.writeString(name, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    number(p)
+                }
+                out.append(UInt8(ascii: "}"))
+            }
+            if let value = output.value {
+                field(#""value":"#)
+                number(value)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        key(#"],"variant":"#)
+        JSONValue.writeString(variant, into: &out)
+        key(#","version":"#)
+        JSONValue.int(Int64(model.version.version)).write(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     // MARK: Feedback

@@ -42,6 +42,8 @@ public final class ServedModel: Sendable {
     /// The input columns, in order (the order of an instance given as an array).
     public let inputs: [FittedPreprocessing.Column]
     let inputIndex: [String: Int]
+    /// The input columns' names as UTF-8 bytes, for ``features(json:range:allowMissing:row:at:raw:rawAt:)``.
+    let inputNames: [[UInt8]]
     let ignored: Set<String>
     let categoryIndex: [[String: Int]]
     /// The width of the preprocessed feature row.
@@ -72,6 +74,7 @@ public final class ServedModel: Sendable {
         self.artifact = artifact
         inputs = version.preprocessing.columns
         inputIndex = Dictionary(inputs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+        inputNames = inputs.map { Array($0.name.utf8) }
         var ignored = Set(version.preprocessing.dropped.map(\.name))
         if let label = version.label?.column { ignored.insert(label) }
         self.ignored = ignored
@@ -202,15 +205,29 @@ public final class ServedModel: Sendable {
         var scanner = JSONScanner(json, at: range.lowerBound)
         if scanner.take(UInt8(ascii: "{")) {
             var unknown: [String] = []
+            // Clients mostly send the columns in the schema's order: the next column's name is compared first, as
+            // bytes; any other key is looked up by name.
+            var guess = 0
             if !scanner.take(UInt8(ascii: "}")) {
                 repeat {
-                    let name = try scanner.string()
+                    let (key, escaped) = try scanner.rawString()
+                    var index: Int?
+                    var name: String?
+                    if !escaped, guess < inputs.count, scanner.equals(key, inputNames[guess]) {
+                        index = guess
+                    } else {
+                        var rescan = JSONScanner(json, at: key.lowerBound - 1)
+                        let text = escaped ? try rescan.string() : try scanner.text(key)
+                        index = inputIndex[text]
+                        name = text
+                    }
                     try scanner.expect(UInt8(ascii: ":"))
-                    if let index = inputIndex[name] {
+                    if let index {
                         seen[index] = true
+                        guess = index + 1
                         try write(index, try scanner.scalar(), row: &row, at: base, raw: &raw, rawAt: rawBase)
                     } else {
-                        if !ignored.contains(name) { unknown.append(name) }
+                        if let name, !ignored.contains(name) { unknown.append(name) }
                         _ = try scanner.skipValue()
                     }
                 } while scanner.take(UInt8(ascii: ","))

@@ -60,14 +60,41 @@ final class ServingMonitor: Sendable {
     /// The latest inputs of one version, as given (see ``ServedModel/features(_:allowMissing:into:raw:)``), and
     /// the predicted class (or value).
     struct InputWindow: Sendable {
-        var columns: Int
-        var rows: Ring<[Double]>
-        var predictions = Ring<Double>(capacity: 1)
+        let columns: Int
+        let capacity: Int
+        /// `capacity` rows of `columns` values, a ring: row `next` is the oldest once full.
+        private var values: [Double]
+        private var next = 0
+        private(set) var count = 0
+        var predictions: Ring<Double>
 
         init(columns: Int, capacity: Int) {
             self.columns = columns
-            rows = Ring(capacity: capacity)
+            self.capacity = capacity
+            values = [Double](repeating: .nan, count: columns * capacity)
             predictions = Ring(capacity: capacity)
+        }
+
+        mutating func append(_ row: ArraySlice<Double>) {
+            let start = next * columns
+            values.withUnsafeMutableBufferPointer { buffer in
+                var offset = start
+                for value in row {
+                    buffer[offset] = value
+                    offset += 1
+                }
+            }
+            next = (next + 1) % capacity
+            count = min(count + 1, capacity)
+        }
+
+        /// The rows, oldest first.
+        var rows: [[Double]] {
+            let first = count < capacity ? 0 : next
+            return (0..<count).map { k in
+                let row = (first + k) % capacity
+                return Array(values[row * columns..<(row + 1) * columns])
+            }
         }
     }
 
@@ -137,7 +164,7 @@ final class ServingMonitor: Sendable {
             windows.withLock { all in
                 Self.update(&all[key, default: InputWindow(columns: columns, capacity: windowSize)]) { window in
                     for (r, output) in outputs.enumerated() {
-                        window.rows.append(Array(raw[r * columns..<(r + 1) * columns]))
+                        window.append(raw[r * columns..<(r + 1) * columns])
                         if let label = output.label, let index = classes.firstIndex(of: label) {
                             window.predictions.append(Double(index))
                         } else {

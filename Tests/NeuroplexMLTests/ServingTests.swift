@@ -397,7 +397,7 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         let expected = parsed["predictions"]?[0]?["probabilities"]
         for body in [
             #"{"model":"gbdt","instances":[{"f1":1e3,"f2":-0.5,"proto":"udp"}]}"#,
-            #" { "instances" : [ { "proto" : "u\u0064p" , "f2" : -5E-1 , "f1" : 1000.0 } ] , "model" : "gbdt" , "extra" : {"a":[1,{"b":"]"}]} } "#,
+            #" { "instances" : [ { "proto" : "u\u0064p" , "f2" : -5E-1 , "\u0066\u0031" : 1000.0 } ] , "model" : "gbdt" , "extra" : {"a":[1,{"b":"]"}]} } "#,
             #"{"model":"gbdt","instances":[[1000,-0.5,"udp"]],"explain":false,"cache":null}"#,
             #"{"model":"gbdt","instances":[{"f1":1000,"f2":-0.5,"proto":"udp","id":{"nested":["x"]},"label":null}]}"#,
         ] {

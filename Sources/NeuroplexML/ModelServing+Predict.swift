@@ -218,10 +218,10 @@ extension ModelServing {
             }
             let results = outputs.map { $0! }
             let explanations = request.explain ? try model.explain(rows: rows, count: count, outputs: results) : nil
-            let ids = (0..<count).map { _ in monitor.makeId() }
+            let (firstId, ids) = monitor.makeIds(count)
             let latency = (ContinuousClock.now - started) / .milliseconds(1)
             monitor.record(
-                model, ids: ids, outputs: results, raw: raw, latency: latency, cacheHits: useCache ? hits : 0,
+                model, firstId: firstId, outputs: results, raw: raw, latency: latency, cacheHits: useCache ? hits : 0,
                 cacheMisses: useCache ? count - hits : 0)
             if let shadow = routing.shadow { runShadow(shadow, request) }
             return Self.response(
@@ -255,7 +255,7 @@ extension ModelServing {
                 let values = try shadow.predict(rows: rows, count: count)
                 let width = values.count / max(1, count)
                 let outputs = (0..<count).map { shadow.output(values[$0 * width..<($0 + 1) * width]) }
-                monitor.record(shadow, ids: [], outputs: outputs, raw: raw, latency: 0, cacheHits: 0, cacheMisses: 0, shadow: true)
+                monitor.record(shadow, firstId: 0, outputs: outputs, raw: raw, latency: 0, cacheHits: 0, cacheMisses: 0, shadow: true)
             } catch {
                 monitor.recordFailure(modelId: shadow.modelId, version: shadow.version.version, rejected: true)
             }

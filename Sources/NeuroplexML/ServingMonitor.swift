@@ -108,7 +108,8 @@ final class ServingMonitor: Sendable {
     let remembered: Int
     private let stats = Mutex<[VersionKey: VersionStats]>([:])
     private let windows = Mutex<[VersionKey: InputWindow]>([:])
-    private let predictions: Mutex<(records: [String: PredictionRecord], order: Ring<String>)>
+    /// The latest predictions by id counter: slot `counter % remembered` (no hashing of ids on the predict path).
+    private let predictions: Mutex<[(counter: UInt64, record: PredictionRecord)?]>
     private let counter = Atomic<UInt64>(0)
     private let idPrefix: String
 
@@ -118,22 +119,37 @@ final class ServingMonitor: Sendable {
     init(windowSize: Int = 1000, remembered: Int = 200_000) {
         self.windowSize = windowSize
         self.remembered = remembered
-        predictions = Mutex(([:], Ring(capacity: remembered)))
+        predictions = Mutex([(counter: UInt64, record: PredictionRecord)?](repeating: nil, count: remembered))
         var generator = SystemRandomNumberGenerator()
         idPrefix = "prd_" + Identifier.base62(UInt64(Date().timeIntervalSince1970 * 1000), width: 8)
             + Identifier.random(count: 4, using: &generator)
     }
 
-    /// A new prediction id: unique within the process by its counter, across processes by its time and random part.
-    func makeId() -> String {
-        idPrefix + Identifier.base62(counter.wrappingAdd(1, ordering: .relaxed).newValue, width: 6)
+    /// `count` new prediction ids and the counter of the first: unique within the process by the counter, across
+    /// processes by the time and random part of the prefix.
+    func makeIds(_ count: Int) -> (first: UInt64, ids: [String]) {
+        let first = counter.wrappingAdd(UInt64(count), ordering: .relaxed).newValue - UInt64(count) + 1
+        return (first, (0..<UInt64(count)).map { idPrefix + Identifier.base62(first + $0, width: 6) })
+    }
+
+    /// The counter of an id this process made.
+    private func counter(of id: String) -> UInt64? {
+        guard id.hasPrefix(idPrefix) else { return nil }
+        var value: UInt64 = 0
+        for byte in id.utf8.dropFirst(idPrefix.utf8.count) {
+            guard let digit = Identifier.alphabet.firstIndex(of: byte) else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 62)
+            guard !overflow else { return nil }
+            value = times + UInt64(digit)
+        }
+        return value
     }
 
     // MARK: Recording
 
     /// Records one request's predictions, served by `model`, with their ids.
     func record(
-        _ model: ServedModel, ids: [String], outputs: [PredictionOutput], raw: [Double], latency: Double,
+        _ model: ServedModel, firstId: UInt64, outputs: [PredictionOutput], raw: [Double], latency: Double,
         cacheHits: Int, cacheMisses: Int, shadow: Bool = false
     ) {
         let key = VersionKey(modelId: model.modelId, version: model.version.version)
@@ -174,15 +190,13 @@ final class ServingMonitor: Sendable {
                 }
             }
         }
-        guard !shadow, !ids.isEmpty else { return }
-        predictions.withLock { state in
-            for (id, output) in zip(ids, outputs) {
-                if state.order.count == remembered, let oldest = state.order.oldest {
-                    state.records[oldest] = nil
-                }
-                state.order.append(id)
+        guard !shadow else { return }
+        let modelId = model.modelId, version = model.version.version
+        predictions.withLock { slots in
+            for (offset, output) in outputs.enumerated() {
+                let counter = firstId + UInt64(offset)
                 let predicted = output.label ?? output.value.map { String($0) } ?? output.anomalyScore.map { String($0) } ?? ""
-                state.records[id] = PredictionRecord(modelId: model.modelId, version: model.version.version, predicted: predicted)
+                slots[Int(counter % UInt64(remembered))] = (counter, PredictionRecord(modelId: modelId, version: version, predicted: predicted))
             }
         }
     }
@@ -200,7 +214,13 @@ final class ServingMonitor: Sendable {
     @inline(__always)
     private static func update<Value>(_ value: inout Value, _ body: (inout Value) -> Void) { body(&value) }
 
-    func prediction(_ id: String) -> PredictionRecord? { predictions.withLock { $0.records[id] } }
+    func prediction(_ id: String) -> PredictionRecord? {
+        guard let counter = counter(of: id) else { return nil }
+        return predictions.withLock { slots in
+            guard let slot = slots[Int(counter % UInt64(remembered))], slot.counter == counter else { return nil }
+            return slot.record
+        }
+    }
 
     func recordFeedback(_ record: PredictionRecord, actual: String, at: Date) {
         stats.withLock { all in

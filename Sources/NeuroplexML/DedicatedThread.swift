@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Runs long, blocking work (a native training loop) on a thread of its own instead of one of the few threads of
@@ -19,13 +22,19 @@ enum DedicatedThread {
 
     /// Runs `work` on a new thread named `name` and returns its result; cancelling the calling task sets the
     /// `Cancellation` the work receives.
+    /// - Parameter background: run at a lower scheduling priority (nice 10), so that the threads serving requests
+    ///   keep the CPU while it works (loading a model to deploy it).
     static func run<T: Sendable>(
-        _ name: String, _ work: @escaping @Sendable (Cancellation) throws -> T
+        _ name: String, background: Bool = false, _ work: @escaping @Sendable (Cancellation) throws -> T
     ) async throws -> T {
         let cancellation = Cancellation()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let thread = Thread {
+                    #if os(Linux)
+                    // On Linux the nice value is a thread's own, and `who` 0 names the calling thread alone.
+                    if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+                    #endif
                     continuation.resume(with: Result { try work(cancellation) })
                 }
                 thread.name = name

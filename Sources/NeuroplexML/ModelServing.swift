@@ -336,8 +336,13 @@ public final class ModelServing: Sendable {
                 continue
             }
             let stored = try await registry.version(modelId: model.id, version: version)
-            let artifact = try registry.artifact(of: stored)
-            models[version] = try ServedModel(modelName: model.name, version: stored, artifact: Array(artifact))
+            let artifact = Array(try registry.artifact(of: stored))
+            let name = model.name
+            // Compiling and warming a model takes tens of milliseconds of CPU: on a thread of lower priority, so
+            // that requests served meanwhile keep their latency.
+            models[version] = try await DedicatedThread.run("model-load", background: true) { _ in
+                try ServedModel(modelName: name, version: stored, artifact: artifact)
+            }
         }
         return models
     }

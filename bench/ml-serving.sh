@@ -6,7 +6,7 @@
 #   - MLServer with mlserver-xgboost: POST /v2/models/bench/infer (the Open Inference Protocol).
 # Each server runs alone, pinned to CPU 0, with wrk on CPU 1 (64 different rows in rotation, no result cache):
 #   - throughput: wrk -t1 -c32 for DURATION seconds;
-#   - latency at about 2,000 requests/s: wrk -t2 -c20, each connection pausing 10 ms between requests (a paced
+#   - latency at about 2,000 requests/s: wrk -t1 -c21, each connection pausing 10 ms between requests (a paced
 #     closed loop; the achieved rate is reported);
 #   - Neuroplex only: the same paced load while the model is deployed again every second, alternating versions 1
 #     and 2 (failed requests counted).
@@ -59,7 +59,7 @@ results="$work/results.txt"
 run_peer() {  # name url
   AUTH="${AUTH:-}" BODIES="$work/bodies-$1.txt" RATE_DELAY_MS=0 taskset -c 1 wrk -t1 -c4 -d2s -s bench/ml-serving/requests.lua "$2" >/dev/null
   echo "$1 max $(measure "$1" "$2" 32 1 0)" | tee -a "$results"
-  echo "$1 paced $(measure "$1" "$2" 20 2 10)" | tee -a "$results"
+  echo "$1 paced $(measure "$1" "$2" 21 1 10)" | tee -a "$results"
 }
 
 # Neuroplex
@@ -89,7 +89,7 @@ AUTH=$key run_peer neuroplex "http://127.0.0.1:$port/ml/predict"
   done
 ) &
 swapper=$!
-line=$(AUTH=$key measure neuroplex "http://127.0.0.1:$port/ml/predict" 20 2 10)
+line=$(AUTH=$key measure neuroplex "http://127.0.0.1:$port/ml/predict" 21 1 10)
 wait "$swapper"
 echo "neuroplex swaps $line swaps=$(cat "$work/swaps" 2>/dev/null | wc -l)" | tee -a "$results"
 stop_server

@@ -1,5 +1,7 @@
 public import Hummingbird
 import Foundation
+import NIOCore
+import NIOPosix
 public import Logging
 public import NeuroplexCore
 public import NeuroplexGateway
@@ -155,6 +157,7 @@ public func buildApplication(
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
             services: services,
+            eventLoopGroupProvider: ServerThreads.eventLoops.map { .shared($0) } ?? .singleton,
             logger: logger)
     } catch {
         await platform.close(logger: logger)
@@ -321,5 +324,24 @@ struct KeyCacheRefresher: Service {
                 }
             }
         }
+    }
+}
+
+/// The HTTP server's event loops: one per CPU the process may run on. NIO sizes its shared group by the machine's
+/// (or the cgroup's) CPUs but not by the process's affinity (`taskset`, a cpuset), so a server pinned to one core
+/// of two ran two event loops that took turns on it, with a context switch between them at every request.
+enum ServerThreads {
+    /// A group sized by the affinity mask when that allows fewer CPUs than NIO counts; `nil` to use NIO's own.
+    static let eventLoops: MultiThreadedEventLoopGroup? = {
+        let allowed = allowedCPUs()
+        guard allowed > 0, allowed < System.coreCount else { return nil }
+        return MultiThreadedEventLoopGroup(numberOfThreads: allowed)
+    }()
+
+    /// The number of CPUs in this process's affinity mask (`Cpus_allowed` in /proc/self/status; 0 when unknown).
+    static func allowedCPUs(status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> Int {
+        guard let line = status?.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return 0 }
+        let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+        return mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
     }
 }

@@ -10,6 +10,7 @@ public import NeuroplexML
 public import NeuroplexStorage
 import OpenAPIRuntime
 import ServiceLifecycle
+import Synchronization
 
 /// The database and the API keys alone: what operator commands (`neuroplex keys ...`) open. They may run beside a
 /// live server, so they never touch engine files such as the memory log, which only the server may write.
@@ -157,7 +158,7 @@ public func buildApplication(
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
             services: services,
-            eventLoopGroupProvider: ServerThreads.eventLoops.map { .shared($0) } ?? .singleton,
+            eventLoopGroupProvider: ServerThreads.provider(configured: configuration.httpEventLoops),
             logger: logger)
     } catch {
         await platform.close(logger: logger)
@@ -331,12 +332,22 @@ struct KeyCacheRefresher: Service {
 /// (or the cgroup's) CPUs but not by the process's affinity (`taskset`, a cpuset), so a server pinned to one core
 /// of two ran two event loops that took turns on it, with a context switch between them at every request.
 enum ServerThreads {
-    /// A group sized by the affinity mask when that allows fewer CPUs than NIO counts; `nil` to use NIO's own.
-    static let eventLoops: MultiThreadedEventLoopGroup? = {
+    /// Groups made so far, by size: made once per process, as NIO's own shared group is.
+    private static let groups = Mutex<[Int: MultiThreadedEventLoopGroup]>([:])
+
+    /// `configured` loops (`http.event.loops`), or for 0 one per allowed CPU when that is fewer than NIO counts;
+    /// otherwise NIO's shared group.
+    static func provider(configured: Int) -> EventLoopGroupProvider {
         let allowed = allowedCPUs()
-        guard allowed > 0, allowed < System.coreCount else { return nil }
-        return MultiThreadedEventLoopGroup(numberOfThreads: allowed)
-    }()
+        let count = configured > 0 ? configured : (allowed > 0 && allowed < System.coreCount ? allowed : 0)
+        guard count > 0 else { return .singleton }
+        return .shared(groups.withLock { groups in
+            if let group = groups[count] { return group }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: count)
+            groups[count] = group
+            return group
+        })
+    }
 
     /// The number of CPUs in this process's affinity mask (`Cpus_allowed` in /proc/self/status; 0 when unknown).
     static func allowedCPUs(status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> Int {

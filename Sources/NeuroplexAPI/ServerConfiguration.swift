@@ -50,6 +50,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var mlDriftPSI: Double = 0.2
     public var mlDriftKS: Double = 0.1
 
+    /// How many event loops (threads) the HTTP server runs (`http.event.loops`): 0 (default) for one per CPU the
+    /// process may run on (its affinity mask, which `taskset` and cpusets narrow).
+    public var httpEventLoops: Int = 0
+
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
         case text
@@ -85,6 +89,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
         self.mlWorkers = try Self.int(reader, "ml.workers") ?? defaults.mlWorkers
         self.mlOrphanedJobs = reader.string(forKey: "ml.jobs.orphaned", default: defaults.mlOrphanedJobs).lowercased()
+        self.httpEventLoops = try Self.int(reader, "http.event.loops") ?? defaults.httpEventLoops
         self.mlCacheTTLSeconds = try Self.int(reader, "ml.cache.ttl.seconds") ?? defaults.mlCacheTTLSeconds
         self.mlCacheMaxBytes = try Self.int(reader, "ml.cache.max.bytes") ?? defaults.mlCacheMaxBytes
         self.mlDriftWindow = try Self.int(reader, "ml.drift.window") ?? defaults.mlDriftWindow
@@ -134,6 +139,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         guard ["requeue", "fail"].contains(mlOrphanedJobs) else {
             throw NeuroplexError.invalid("ml.jobs.orphaned", "ml.jobs.orphaned must be requeue or fail")
+        }
+        guard (0...256).contains(httpEventLoops) else {
+            throw NeuroplexError.invalid("http.event.loops", "http.event.loops must be 0–256 (0: one per allowed CPU)")
         }
         guard mlCacheTTLSeconds >= 0, mlCacheMaxBytes >= 0 else {
             throw NeuroplexError.invalid("ml.cache.ttl.seconds", "ml.cache.ttl.seconds and ml.cache.max.bytes must not be negative")

@@ -33,24 +33,11 @@ struct MLServingRoutes {
                 return try Self.json(deployment)
             },
             OpenAPIDocument.route("GET", "/ml/models/{id}/drift"): FastRoute { request, context, _ in
-                var version: Int?
-                if let text = request.uri.queryParameters.get("version") {
-                    guard let number = Int(text) else {
-                        throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
-                    }
-                    version = number
-                }
-                return Self.json(try await serving.drift(modelId: try context.parameters.require("id"), version: version))
+                Self.json(try await serving.drift(modelId: try context.parameters.require("id"), version: try Self.version(request)))
             },
             OpenAPIDocument.route("GET", "/ml/models/{id}/importance"): FastRoute { request, context, _ in
-                var version: Int?
-                if let text = request.uri.queryParameters.get("version") {
-                    guard let number = Int(text) else {
-                        throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest)
-                    }
-                    version = number
-                }
-                return Self.json(try await serving.importance(modelId: try context.parameters.require("id"), version: version))
+                Self.json(
+                    try await serving.importance(modelId: try context.parameters.require("id"), version: try Self.version(request)))
             },
             OpenAPIDocument.route("POST", "/ml/models/{id}/triggers"): FastRoute { request, context, _ in
                 var request = request
@@ -614,6 +601,13 @@ struct MLServingRoutes {
     }
 
     // MARK: Bodies
+
+    /// `?version=`, a number, if given.
+    static func version(_ request: Request) throws -> Int? {
+        guard let text = request.uri.queryParameters.get("version") else { return nil }
+        guard let number = Int(text) else { throw NeuroplexError.invalid("version", "version is a number", kind: .badRequest) }
+        return number
+    }
 
     static func predictRequest(_ request: Request, _ context: NeuroplexRequestContext) async throws -> PredictRequest {
         var request = request

@@ -448,37 +448,26 @@ final class Booster: @unchecked Sendable {
     }
 
     /// The raw predictions: one value per row, or `classCount` per row for multi-class probabilities.
-    func predict(_ matrix: DMatrix) throws -> [Float] {
-        OpenMP.oneThreadHere()
-        return try lock.withLock { _ in
-            var shape: UnsafePointer<bst_ulong>?
-            var dimension: bst_ulong = 0
-            var result: UnsafePointer<Float>?
-            let config = #"{"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}"#
-            try xgboostCheck(
-                XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), "predict")
-            guard let shape, let result else { return [] }
-            var count = 1
-            for index in 0..<Int(dimension) { count *= Int(shape[index]) }
-            return Array(UnsafeBufferPointer(start: result, count: count))
-        }
-    }
+    func predict(_ matrix: DMatrix) throws -> [Float] { try output(matrix, type: 0, "predict").values }
 
     /// Exact TreeSHAP contributions: the values and their shape, rows × features + 1 (the bias last), or rows ×
     /// classes × features + 1 for a multi-class model.
     func contributions(_ matrix: DMatrix) throws -> (values: [Float], shape: [Int]) {
+        try output(matrix, type: 2, "explain")
+    }
+
+    /// `XGBoosterPredictFromDMatrix` of one prediction type (0 values, 2 contributions): the values and their shape.
+    private func output(_ matrix: DMatrix, type: Int, _ what: String) throws -> (values: [Float], shape: [Int]) {
         OpenMP.oneThreadHere()
         return try lock.withLock { _ in
             var shape: UnsafePointer<bst_ulong>?
             var dimension: bst_ulong = 0
             var result: UnsafePointer<Float>?
-            let config = #"{"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}"#
-            try xgboostCheck(
-                XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), "explain")
+            let config = #"{"type": \#(type), "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}"#
+            try xgboostCheck(XGBoosterPredictFromDMatrix(handle, matrix.handle, config, &shape, &dimension, &result), what)
             guard let shape, let result else { return ([], []) }
             let dimensions = (0..<Int(dimension)).map { Int(shape[$0]) }
-            let count = dimensions.reduce(1, *)
-            return (Array(UnsafeBufferPointer(start: result, count: count)), dimensions)
+            return (Array(UnsafeBufferPointer(start: result, count: dimensions.reduce(1, *))), dimensions)
         }
     }
 

@@ -372,7 +372,7 @@ public enum MLEvent: Sendable, Equatable {
     case validated(modelId: String, version: Int, metrics: [String: Double], passed: Bool?)
     /// A deployment changed: deployed, a canary step, promoted, rolled back or retired (`change`), with a reason.
     case deployment(modelId: String, version: Int?, change: String, detail: String?)
-    /// Monitoring found something: `kind` is `drift` or `accuracy`.
+    /// Monitoring found something, or a retraining trigger fired: `kind` is `drift`, `accuracy` or `trigger`.
     case alert(modelId: String, version: Int, kind: String, detail: String)
 }
 
@@ -473,7 +473,7 @@ public final class JobSignal: Sendable {
 extension MLEvent {
     /// The event's name on the wire: `job.progress`, `job.finished`, `version.created`, `version.validated`,
     /// `deployment.<change>` (`deployed`, `canary_step`, `promoted`, `rolled_back`, `retired`), `drift.alert`,
-    /// `accuracy.alert`.
+    /// `accuracy.alert`, `trigger.alert`.
     public var type: String {
         switch self {
         case .jobProgress: "job.progress"

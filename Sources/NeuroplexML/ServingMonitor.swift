@@ -119,7 +119,8 @@ final class ServingMonitor: Sendable {
     init(windowSize: Int = 1000, remembered: Int = 200_000) {
         self.windowSize = windowSize
         self.remembered = remembered
-        predictions = Mutex([(counter: UInt64, record: PredictionRecord)?](repeating: nil, count: remembered))
+        // Allocated at the first prediction: a server that serves no model keeps no 200,000 slots.
+        predictions = Mutex([])
         var generator = SystemRandomNumberGenerator()
         idPrefix = "prd_" + Identifier.base62(UInt64(Date().timeIntervalSince1970 * 1000), width: 8)
             + Identifier.random(count: 4, using: &generator)
@@ -193,6 +194,7 @@ final class ServingMonitor: Sendable {
         guard !shadow else { return }
         let modelId = model.modelId, version = model.version.version
         predictions.withLock { slots in
+            if slots.isEmpty { slots = Array(repeating: nil, count: remembered) }
             for (offset, output) in outputs.enumerated() {
                 let counter = firstId + UInt64(offset)
                 let predicted = output.label ?? output.value.map { String($0) } ?? output.anomalyScore.map { String($0) } ?? ""
@@ -217,7 +219,9 @@ final class ServingMonitor: Sendable {
     func prediction(_ id: String) -> PredictionRecord? {
         guard let counter = counter(of: id) else { return nil }
         return predictions.withLock { slots in
-            guard let slot = slots[Int(counter % UInt64(remembered))], slot.counter == counter else { return nil }
+            guard !slots.isEmpty, let slot = slots[Int(counter % UInt64(remembered))], slot.counter == counter else {
+                return nil
+            }
             return slot.record
         }
     }

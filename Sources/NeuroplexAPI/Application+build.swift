@@ -145,7 +145,8 @@ public func buildApplication(
             services.append(
                 RESPServer(
                     host: configuration.host, port: configuration.respPort, memory: platform.memory,
-                    keys: platform.keys, logger: logger))
+                    keys: platform.keys, logger: logger,
+                    group: ServerThreads.group(configured: configuration.httpEventLoops) ?? MultiThreadedEventLoopGroup.singleton))
         }
         let webSocket = MemoryWebSocket(memory: platform.memory, keys: platform.keys)
         let modelEvents = MLEventStream(events: platform.training.events, registry: platform.training.registry, keys: platform.keys)
@@ -338,15 +339,21 @@ enum ServerThreads {
     /// `configured` loops (`http.event.loops`), or for 0 one per allowed CPU when that is fewer than NIO counts;
     /// otherwise NIO's shared group.
     static func provider(configured: Int) -> EventLoopGroupProvider {
+        group(configured: configured).map { .shared($0) } ?? .singleton
+    }
+
+    /// The group ``provider(configured:)`` gives, `nil` for NIO's shared one. The Redis-protocol listener uses it
+    /// too.
+    static func group(configured: Int) -> MultiThreadedEventLoopGroup? {
         let allowed = allowedCPUs()
         let count = configured > 0 ? configured : (allowed > 0 && allowed < System.coreCount ? allowed : 0)
-        guard count > 0 else { return .singleton }
-        return .shared(groups.withLock { groups in
+        guard count > 0 else { return nil }
+        return groups.withLock { groups in
             if let group = groups[count] { return group }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: count)
             groups[count] = group
             return group
-        })
+        }
     }
 
     /// The number of CPUs in this process's affinity mask (`Cpus_allowed` in /proc/self/status; 0 when unknown).

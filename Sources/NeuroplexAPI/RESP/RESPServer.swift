@@ -18,6 +18,8 @@ struct RESPServer: Service {
     let memory: Memory
     let keys: KeyStore
     let logger: Logger
+    /// The event loops the connections run on: the HTTP server's (see `ServerThreads`).
+    var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     /// Called with the bound port once listening (tests bind port 0).
     var onListening: @Sendable (Int) -> Void = { _ in }
 
@@ -28,7 +30,7 @@ struct RESPServer: Service {
         let memory = memory
         let keys = keys
         let logger = logger
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

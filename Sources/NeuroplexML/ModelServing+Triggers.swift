@@ -107,6 +107,19 @@ extension ModelServing {
         return trigger
     }
 
+    /// Ends the firings a stopped server left `running` (their pipeline ran in that server's memory): `failed`,
+    /// saying so, so that the trigger can fire again. Called by ``restore()``.
+    func endInterruptedFirings() async throws {
+        for row in try await database.sql.select().column("document").from("ml_triggers").all() {
+            var trigger = try ModelRegistry.decode(RetrainingTrigger.self, row)
+            guard var firing = trigger.firings.last, firing.status == "running" else { continue }
+            firing.status = "failed"
+            firing.detail = "the server stopped while this firing ran" + (firing.jobId.map { " (training job \($0))" } ?? "")
+            trigger.firings[trigger.firings.count - 1] = firing
+            try await save(trigger)
+        }
+    }
+
     /// Checks every enabled trigger's condition once (every 10 seconds from ``runCanaryChecks()``).
     public func checkTriggers() async {
         guard let rows = try? await database.sql.select().column("document").from("ml_triggers").all() else { return }

@@ -129,8 +129,10 @@ public final class ModelServing: Sendable {
 
     // MARK: Deployments
 
-    /// Loads the deployments stored before a restart, and the latest day's feedback.
+    /// Loads the deployments stored before a restart and the latest day's feedback, and ends the trigger firings
+    /// the last server left running.
     public func restore() async throws {
+        try await endInterruptedFirings()
         let rows = try await database.sql.select().column("document").from("ml_deployments").all()
         for row in rows {
             let deployment = try ModelRegistry.decode(Deployment.self, row)

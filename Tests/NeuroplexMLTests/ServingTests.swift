@@ -1,8 +1,9 @@
 import Foundation
 import NeuroplexCore
-import NeuroplexML
+@testable import NeuroplexML
 import NeuroplexStorage
 import NeuroplexTestSupport
+import SQLKit
 import Testing
 
 /// A trained model with two versions and a serving engine over the same database.
@@ -345,6 +346,16 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         for bad in [#"{"when":{"accuracy":0.9,"drift":0.2}}"#, #"{"when":{"schedule":"61 * * * *"}}"#, #"{"then":{}}"#, "[1]"] {
             await #expect(throws: NeuroplexError.self) { _ = try await s.serving.createTrigger(modelId: s.modelId, body: Array(bad.utf8)) }
         }
+        // A firing a stopped server left running (as stored when it died) is ended at the next start, so that the
+        // trigger can fire again.
+        var left = try #require(try await s.serving.triggers(modelId: s.modelId).first { $0.id == strict.id })
+        left.firings.append(.init(at: s.clock.now(), reason: "fired by hand", status: "running", jobId: "job_x"))
+        try await s.bench.catalogue.database.sql.update("ml_triggers").set("document", to: try ModelRegistry.json(left))
+            .where("id", .equal, strict.id).run()
+        await #expect(throws: NeuroplexError.self) { _ = try await s.serving.fire(modelId: s.modelId, id: strict.id) }
+        try await ServingBench.serving(s.bench, s.clock).restore()
+        let ended = try await s.serving.triggers(modelId: s.modelId).first { $0.id == strict.id }?.firings.last
+        #expect(ended?.status == "failed" && ended?.detail?.contains("stopped while this firing ran (training job job_x)") == true)
         try await s.serving.deleteTrigger(modelId: s.modelId, id: strict.id)
         #expect(try await s.serving.triggers(modelId: s.modelId).map(\.id) == [trigger.id])
     }

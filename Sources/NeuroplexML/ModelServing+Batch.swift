@@ -59,10 +59,8 @@ extension ModelServing {
             try Task.checkCancellation()
             let rows = Array(start..<min(total, start + chunk))
             let features = try served.version.preprocessing.transform(table, rows: rows)
-            let values = try served.predict(rows: features.values, count: rows.count)
-            let width = values.count / max(1, rows.count)
-            for (position, row) in rows.enumerated() {
-                let result = served.output(values[position * width..<(position + 1) * width])
+            let results = try served.outputs(rows: features.values, count: rows.count)
+            for (row, result) in zip(rows, results) {
                 var cells = table.rows[row].map { $0 ?? "" }
                 while cells.count < table.header.count { cells.append("") }
                 cells.append(result.label ?? result.value.map { String($0) } ?? result.anomalyScore.map { String($0) } ?? "")

@@ -208,10 +208,7 @@ extension ModelServing {
                     matrix.reserveCapacity(misses.count * width)
                     for index in misses { matrix += rows[index * width..<(index + 1) * width] }
                 }
-                let values = try model.predict(rows: matrix, count: misses.count)
-                let outputWidth = values.count / max(1, misses.count)
-                for (position, index) in misses.enumerated() {
-                    let output = model.output(values[position * outputWidth..<(position + 1) * outputWidth])
+                for (index, output) in zip(misses, try model.outputs(rows: matrix, count: misses.count)) {
                     outputs[index] = output
                     if useCache { cache.put(keys[index], output) }
                 }
@@ -252,9 +249,7 @@ extension ModelServing {
                 for index in 0..<count {
                     try request.read(index, into: shadow, row: &rows, at: index * shadow.width, raw: &raw, rawAt: index * shadow.inputs.count)
                 }
-                let values = try shadow.predict(rows: rows, count: count)
-                let width = values.count / max(1, count)
-                let outputs = (0..<count).map { shadow.output(values[$0 * width..<($0 + 1) * width]) }
+                let outputs = try shadow.outputs(rows: rows, count: count)
                 monitor.record(shadow, firstId: 0, outputs: outputs, raw: raw, latency: 0, cacheHits: 0, cacheMisses: 0, shadow: true)
             } catch {
                 monitor.recordFailure(modelId: shadow.modelId, version: shadow.version.version, rejected: true)

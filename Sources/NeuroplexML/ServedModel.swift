@@ -153,14 +153,6 @@ public final class ServedModel: Sendable {
         return version.algorithm
     }
 
-    /// The number of values a prediction row has (classes, or one).
-    var outputWidth: Int {
-        switch version.task {
-        case .classification: return version.label?.classes?.count ?? 2
-        case .regression, .anomaly: return 1
-        }
-    }
-
     // MARK: Inputs
 
     /// Reads one instance (an object of column → value, or an array in column order) into the preprocessed
@@ -348,7 +340,14 @@ public final class ServedModel: Sendable {
 
     // MARK: Predicting
 
-    /// The raw outputs of `count` preprocessed rows, row-major (``outputWidth`` each).
+    /// The predictions of `count` preprocessed rows.
+    func outputs(rows: [Double], count: Int) throws -> [PredictionOutput] {
+        let values = try predict(rows: rows, count: count)
+        let width = values.count / max(1, count)
+        return (0..<count).map { output(values[$0 * width..<($0 + 1) * width]) }
+    }
+
+    /// The raw outputs of `count` preprocessed rows, row-major (one value per class, or one).
     func predict(rows: [Double], count: Int) throws -> [Double] {
         if let fallback = evaluatorFallback.withLock({ $0 }) {
             return try fallback.predict(FeatureMatrix(rows: count, columns: width, values: rows)).flatMap { $0 }
@@ -472,9 +471,7 @@ extension ServedModel {
         for (index, row) in rows.enumerated() {
             try features(row, allowMissing: true, row: &matrix, at: index * width, raw: &raw, rawAt: index * inputs.count)
         }
-        let values = try predict(rows: matrix, count: rows.count)
-        let outputWidth = values.count / rows.count
-        let outputs = (0..<rows.count).map { output(values[$0 * outputWidth..<($0 + 1) * outputWidth]) }
+        let outputs = try outputs(rows: matrix, count: rows.count)
         guard let explanations = try? explain(rows: matrix, count: rows.count, outputs: outputs) else { return result }
         for index in result.indices {
             let total = explanations.reduce(0) { $0 + abs($1.contributions[index].value) }

@@ -19,9 +19,6 @@ struct Ring<Element>: Sendable where Element: Sendable {
         }
     }
 
-    /// The value the next append replaces, once full.
-    var oldest: Element? { items.count < capacity ? items.first : items[next] }
-
     /// Oldest first.
     var ordered: [Element] { items.count < capacity ? items : Array(items[next...] + items[..<next]) }
     var count: Int { items.count }
@@ -232,10 +229,6 @@ final class ServingMonitor: Sendable {
                 $0.feedback.append(Feedback(at: at, predicted: record.predicted, actual: actual))
             }
         }
-    }
-
-    func forget(modelId: String) {
-        windows.withLock { all in all = all.filter { $0.key.modelId != modelId } }
     }
 
     // MARK: Reading

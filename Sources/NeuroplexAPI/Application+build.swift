@@ -112,13 +112,17 @@ public struct Platform: Sendable {
 /// let app = try await buildApplication(configuration, logger: logger)
 /// try await app.runService()   // until SIGTERM or SIGINT
 /// ```
+/// The `Server` header of every answer.
+let serverName = "neuroplex"
+
 public func buildApplication(
     _ configuration: ServerConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger
 ) async throws -> some ApplicationProtocol {
     let platform = try await Platform.open(configuration, clock: clock, logger: logger)
     do {
         try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger)
-        let router = try buildRouter(platform: platform, clock: clock)
+        let metrics = ServerMetrics()
+        let router = try buildRouter(platform: platform, clock: clock, metrics: metrics)
         var services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),
             KeyCacheRefresher(keys: platform.keys, logger: logger),
@@ -152,12 +156,21 @@ public func buildApplication(
         let modelEvents = MLEventStream(events: platform.training.events, registry: platform.training.registry, keys: platform.keys)
         return Application(
             router: router,
-            server: .http1WebSocket(configuration: webSocket.serverConfiguration) { head, logger in
+            server: .http1WebSocket(
+                configuration: webSocket.serverConfiguration,
+                // Debug logging sees every request in the router's log line, so the fast path stands aside then.
+                memoryFastPath: configuration.httpMemoryFastPath && logger.logLevel > .debug
+                    ? MemoryKVChannelHandler.Shared(
+                        memory: platform.memory, keys: platform.keys, metrics: metrics.http, readScope: .memoryRead,
+                        writeScope: .memoryWrite, serverName: serverName,
+                        maxBody: min(MemoryKVChannelHandler.maxBody, configuration.maxBodyBytes))
+                    : nil
+            ) { head, logger in
                 if let handler = await webSocket.decide(head, logger: logger) { return handler }
                 return await modelEvents.decide(head, logger: logger)
             },
             configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "neuroplex"),
+                address: .hostname(configuration.host, port: configuration.port), serverName: serverName),
             services: services,
             eventLoopGroupProvider: ServerThreads.provider(configured: configuration.httpEventLoops),
             logger: logger)
@@ -169,9 +182,10 @@ public func buildApplication(
 
 /// The routes and middleware, in order from the outside in: metrics (which so count the final status), request
 /// id and problem rendering, the body limit, then the OpenAPI operations with their scope checks.
-func buildRouter(platform: Platform, clock: any WallClock) throws -> Router<NeuroplexRequestContext> {
+func buildRouter(
+    platform: Platform, clock: any WallClock, metrics: ServerMetrics = ServerMetrics()
+) throws -> Router<NeuroplexRequestContext> {
     let document = try OpenAPIDocument.bundled()
-    let metrics = ServerMetrics()
     let serving = platform.serving
     metrics.add { serving.prometheus() }
     let router = Router(context: NeuroplexRequestContext.self)

@@ -74,6 +74,8 @@ struct HTTP1WebSocketChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: Responder
     let configuration: WebSocketServerConfiguration
     let decide: Decision
+    /// When set, each connection answers plain key-value reads and writes on its event loop.
+    let memoryFastPath: MemoryKVChannelHandler.Shared?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -110,6 +112,9 @@ struct HTTP1WebSocketChannel: ServerChildChannel, HTTPChannelHandler {
                             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                             try channel.pipeline.syncOperations.addHandler(
                                 HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                            if let memoryFastPath {
+                                try channel.pipeline.syncOperations.addHandler(MemoryKVChannelHandler(memoryFastPath))
+                            }
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                                 wrappingChannelSynchronously: channel,
                                 configuration: .init(isOutboundHalfClosureEnabled: true))
@@ -166,12 +171,13 @@ struct HTTP1WebSocketChannel: ServerChildChannel, HTTPChannelHandler {
 extension HTTPServerBuilder {
     /// HTTP/1.1 with WebSocket upgrades decided by `decide`; see ``HTTP1WebSocketChannel``.
     static func http1WebSocket(
-        configuration: WebSocketServerConfiguration, decide: @escaping HTTP1WebSocketChannel.Decision
+        configuration: WebSocketServerConfiguration, memoryFastPath: MemoryKVChannelHandler.Shared? = nil,
+        decide: @escaping HTTP1WebSocketChannel.Decision
     ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             HTTP1WebSocketChannel(
                 responder: HTTP1WebSocketChannel.answeringContinue(responder), configuration: configuration,
-                decide: decide)
+                decide: decide, memoryFastPath: memoryFastPath)
         }
     }
 }

@@ -14,6 +14,8 @@ final class ServerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     private let processGauges: ProcessGauges
+    /// Request counts and times (`http_requests_*`).
+    let http: HTTPInstruments
     /// Exposition text made by the engines at each scrape (model serving's figures), appended after the registry's.
     private let sources = Mutex<[@Sendable () -> String]>([])
 
@@ -28,6 +30,7 @@ final class ServerMetrics: Sendable {
         self.registry = registry
         self.factory = factory
         self.processGauges = ProcessGauges(factory: factory)
+        self.http = HTTPInstruments(factory: factory)
     }
 
     /// The exposition text (version 0.0.4), with process metrics read now.
@@ -51,46 +54,10 @@ final class ServerMetrics: Sendable {
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = NeuroplexRequestContext
 
-    private final class Instruments: Sendable {
-        struct Key: Hashable {
-            var route: String
-            var method: HTTPRequest.Method
-            var status: Int
-        }
-        struct Handles: Sendable {
-            var counter: Metrics.Counter
-            var timer: Metrics.Timer
-        }
-        let factory: PrometheusMetricsFactory
-        let inFlight: Meter
-        let cache = Mutex<[Key: Handles]>([:])
-
-        init(factory: PrometheusMetricsFactory) {
-            self.factory = factory
-            self.inFlight = Meter(label: "http_requests_in_flight", dimensions: [], factory: factory)
-        }
-
-        func handles(_ key: Key) -> Handles {
-            cache.withLock { cache in
-                if let handles = cache[key] { return handles }
-                let dimensions = [
-                    ("route", key.route), ("method", key.method.rawValue), ("status", String(key.status)),
-                ]
-                let handles = Handles(
-                    counter: Metrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
-                    timer: Metrics.Timer(
-                        label: "http_request_duration_seconds", dimensions: dimensions,
-                        preferredDisplayUnit: .seconds, factory: factory))
-                cache[key] = handles
-                return handles
-            }
-        }
-    }
-
-    private let instruments: Instruments
+    private let instruments: HTTPInstruments
 
     init(metrics: ServerMetrics) {
-        self.instruments = Instruments(factory: metrics.factory)
+        self.instruments = metrics.http
     }
 
     func handle(
@@ -114,7 +81,50 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
     private func record(_ request: Request, _ context: Context, status: Int, start: UInt64) {
         // Hummingbird names the path of an unmatched request "NotFound"; real routes always start with "/".
         let route = context.endpointPath.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "unmatched"
-        let handles = instruments.handles(.init(route: route, method: request.method, status: status))
+        instruments.record(route: route, method: request.method, status: status, start: start)
+    }
+}
+
+/// The HTTP request metrics, shared by ``HTTPMetricsMiddleware`` and the memory routes' event-loop fast path
+/// (``MemoryKVChannelHandler``), so that both count under the same names.
+final class HTTPInstruments: Sendable {
+    struct Key: Hashable {
+        var route: String
+        var method: HTTPRequest.Method
+        var status: Int
+    }
+    struct Handles: Sendable {
+        var counter: Metrics.Counter
+        var timer: Metrics.Timer
+    }
+    let factory: PrometheusMetricsFactory
+    let inFlight: Meter
+    let cache = Mutex<[Key: Handles]>([:])
+
+    init(factory: PrometheusMetricsFactory) {
+        self.factory = factory
+        self.inFlight = Meter(label: "http_requests_in_flight", dimensions: [], factory: factory)
+    }
+
+    func handles(_ key: Key) -> Handles {
+        cache.withLock { cache in
+            if let handles = cache[key] { return handles }
+            let dimensions = [
+                ("route", key.route), ("method", key.method.rawValue), ("status", String(key.status)),
+            ]
+            let handles = Handles(
+                counter: Metrics.Counter(label: "http_requests_total", dimensions: dimensions, factory: factory),
+                timer: Metrics.Timer(
+                    label: "http_request_duration_seconds", dimensions: dimensions,
+                    preferredDisplayUnit: .seconds, factory: factory))
+            cache[key] = handles
+            return handles
+        }
+    }
+
+    /// Counts one answered request and its time since `start` (`DispatchTime` nanoseconds).
+    func record(route: String, method: HTTPRequest.Method, status: Int, start: UInt64) {
+        let handles = handles(.init(route: route, method: method, status: status))
         handles.counter.increment()
         handles.timer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
     }

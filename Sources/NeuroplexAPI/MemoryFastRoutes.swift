@@ -33,46 +33,10 @@ struct MemoryFastRoutes {
                 try FastRoute.requireJSONAcceptable(request)
                 let key = try Self.key(context)
                 let body = try await Self.jsonBody(request, context)
-                guard case .object(let fields) = body else {
-                    throw NeuroplexError.invalid("", "the body must be a JSON object with a value", kind: .badRequest)
-                }
-                guard let value = fields["value"] else {
-                    throw NeuroplexError.invalid("value", "value is required", kind: .badRequest)
-                }
-                var ttl: Double?
-                if let sent = fields["ttl"], sent != .null {
-                    guard let seconds = sent.numberValue else {
-                        throw NeuroplexError.invalid("ttl", "ttl must be a number of seconds", kind: .badRequest)
-                    }
-                    ttl = seconds
-                }
-                var condition = WriteCondition.none
-                if let sent = fields["ifVersion"], sent != .null {
-                    guard case .int(let version) = sent else {
-                        throw NeuroplexError.invalid("ifVersion", "ifVersion must be an integer", kind: .badRequest)
-                    }
-                    condition = .ifVersion(UInt64(clamping: version))
-                }
-                if let sent = fields["ifAbsent"], sent != .null {
-                    guard case .bool(let absent) = sent else {
-                        throw NeuroplexError.invalid("ifAbsent", "ifAbsent must be true or false", kind: .badRequest)
-                    }
-                    if absent {
-                        guard condition == .none else {
-                            throw NeuroplexError.invalid("ifAbsent", "ifVersion and ifAbsent cannot be combined")
-                        }
-                        condition = .ifAbsent
-                    }
-                }
+                let (value, ttl, condition) = try Self.putArguments(body)
                 let result = try await memory.set(key, value, ttl: ttl, condition: condition)
                 var out: [UInt8] = []
-                out.reserveCapacity(64 + key.utf8.count)
-                out += Array(#"{"key":"#.utf8)
-                JSONValue.writeString(key, into: &out)
-                out += Array(#","version":"#.utf8)
-                out += Array(String(result.version ?? 0).utf8)
-                Self.writeExpiry(result.expiresAt, into: &out)
-                out.append(UInt8(ascii: "}"))
+                Self.writeWritten(key: key, result: result, into: &out)
                 return Self.response(out)
             },
             OpenAPIDocument.route("GET", "/memory/watch"): FastRoute { request, _, _ in
@@ -100,6 +64,54 @@ struct MemoryFastRoutes {
                 })
             },
         ]
+    }
+
+    /// The value, `ttl` and condition of a `PUT /memory/kv/{key}` body `{value, ttl?, ifVersion?, ifAbsent?}`.
+    /// - Throws: 400 for a body that is not such an object.
+    static func putArguments(_ body: JSONValue) throws -> (value: JSONValue, ttl: Double?, condition: WriteCondition) {
+        guard case .object(let fields) = body else {
+            throw NeuroplexError.invalid("", "the body must be a JSON object with a value", kind: .badRequest)
+        }
+        guard let value = fields["value"] else {
+            throw NeuroplexError.invalid("value", "value is required", kind: .badRequest)
+        }
+        var ttl: Double?
+        if let sent = fields["ttl"], sent != .null {
+            guard let seconds = sent.numberValue else {
+                throw NeuroplexError.invalid("ttl", "ttl must be a number of seconds", kind: .badRequest)
+            }
+            ttl = seconds
+        }
+        var condition = WriteCondition.none
+        if let sent = fields["ifVersion"], sent != .null {
+            guard case .int(let version) = sent else {
+                throw NeuroplexError.invalid("ifVersion", "ifVersion must be an integer", kind: .badRequest)
+            }
+            condition = .ifVersion(UInt64(clamping: version))
+        }
+        if let sent = fields["ifAbsent"], sent != .null {
+            guard case .bool(let absent) = sent else {
+                throw NeuroplexError.invalid("ifAbsent", "ifAbsent must be true or false", kind: .badRequest)
+            }
+            if absent {
+                guard condition == .none else {
+                    throw NeuroplexError.invalid("ifAbsent", "ifVersion and ifAbsent cannot be combined")
+                }
+                condition = .ifAbsent
+            }
+        }
+        return (value, ttl, condition)
+    }
+
+    /// The answer to a `PUT`: `{key, version, expiresAt?}`.
+    static func writeWritten(key: String, result: WriteResult, into out: inout [UInt8]) {
+        out.reserveCapacity(64 + key.utf8.count)
+        out += Array(#"{"key":"#.utf8)
+        JSONValue.writeString(key, into: &out)
+        out += Array(#","version":"#.utf8)
+        out += Array(String(result.version ?? 0).utf8)
+        writeExpiry(result.expiresAt, into: &out)
+        out.append(UInt8(ascii: "}"))
     }
 
     static func writeEntry(key: String, value: JSONValue, version: UInt64, expiresAt: Date?, into out: inout [UInt8]) {

@@ -54,6 +54,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// process may run on (its affinity mask, which `taskset` and cpusets narrow).
     public var httpEventLoops: Int = 0
 
+    /// Whether plain `GET`/`PUT /memory/kv/{key}` requests are answered on the connection's event loop
+    /// (`http.memory.fast.path`: `on`, the default, or `off`; see `MemoryKVChannelHandler`).
+    public var httpMemoryFastPath: Bool = true
+
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable, CaseIterable {
         case text
@@ -90,6 +94,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.mlWorkers = try Self.int(reader, "ml.workers") ?? defaults.mlWorkers
         self.mlOrphanedJobs = reader.string(forKey: "ml.jobs.orphaned", default: defaults.mlOrphanedJobs).lowercased()
         self.httpEventLoops = try Self.int(reader, "http.event.loops") ?? defaults.httpEventLoops
+        switch reader.string(forKey: "http.memory.fast.path", default: defaults.httpMemoryFastPath ? "on" : "off").lowercased() {
+        case "on", "true": self.httpMemoryFastPath = true
+        case "off", "false": self.httpMemoryFastPath = false
+        case let other:
+            throw NeuroplexError.invalid("http.memory.fast.path", "http.memory.fast.path must be on or off, not '\(other)'")
+        }
         self.mlCacheTTLSeconds = try Self.int(reader, "ml.cache.ttl.seconds") ?? defaults.mlCacheTTLSeconds
         self.mlCacheMaxBytes = try Self.int(reader, "ml.cache.max.bytes") ?? defaults.mlCacheMaxBytes
         self.mlDriftWindow = try Self.int(reader, "ml.drift.window") ?? defaults.mlDriftWindow

@@ -230,6 +230,18 @@ public final class KeyStore: Sendable {
         return .authenticated(try check(key))
     }
 
+    /// The cached key `presented` names, if it is one that any request may use as it is — not revoked, without an
+    /// expiry and without a rate limit — and `nil` otherwise (unknown, not cached, or needing those checks). It
+    /// counts nothing: a caller that gets `nil` hands the request to the path that calls ``authenticate(_:)``.
+    public func unrestrictedCachedKey(_ presented: String) -> APIKey? {
+        guard let secret = APIKeySecret(parsing: presented) else { return nil }
+        let digest = secret.digest
+        guard let key = index.withLock({ $0.byDigest[digest] }),
+            key.revokedAt == nil, key.expiresAt == nil, key.rateLimit == nil
+        else { return nil }
+        return key
+    }
+
     /// Refuses a revoked or expired key, or one over its rate limit (which this call counts against).
     private func check(_ key: APIKey) throws -> APIKey {
         if key.revokedAt != nil {

@@ -1,0 +1,327 @@
+import Dispatch
+import Foundation
+import Glibc
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import NeuroplexCore
+import NeuroplexGateway
+import NeuroplexMemory
+import Synchronization
+
+/// `GET` and `PUT /memory/kv/{key}` answered on the connection's event loop, before Hummingbird sees the request.
+///
+/// Every other request goes through Hummingbird's router as a task: the hop from the event loop to the concurrency
+/// pool and back, the async request and response streams and the middleware cost more than the key-value operation
+/// itself many times over (see docs/benchmarks.md). This handler sits in each HTTP/1 connection's pipeline after the
+/// HTTP codec and answers the plain, successful cases of the two hottest routes itself — the same bytes the router's
+/// ``MemoryFastRoutes`` would send, with the same headers, request id and metrics. It hands anything else to the
+/// router unchanged: other routes; requests with a query, a causal token, `Expect`, `Connection: close`, an `Accept`
+/// that rules out JSON or a body over 64 KiB; keys that need checks beyond the cache (unknown, rate-limited,
+/// expiring, revoked); and every request that does not succeed here — a missing key, a body that does not parse, a
+/// failed condition, a wrong type — so that errors are rendered in one place. Nothing is applied before such a hand
+/// over: the engine refuses a write before it changes anything.
+///
+/// Answers keep the order of the requests: a request is answered here only when no earlier request of the
+/// connection is still with the router; with sync durability the answer waits for the log's group commit, and the
+/// connection reads nothing more meanwhile.
+final class MemoryKVChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What every connection's handler shares.
+    struct Shared: Sendable {
+        let memory: Memory
+        let keys: KeyStore
+        let metrics: HTTPInstruments
+        let readScope: Scope
+        let writeScope: Scope
+        let serverName: String
+        /// The largest body answered here (64 KiB, or the configured limit when lower).
+        let maxBody: Int
+        let dates = HTTPDateCache()
+    }
+
+    /// The largest body answered here by default; larger ones go to the router, which enforces the configured limit.
+    static let maxBody = 64 * 1024
+    static let route = "/memory/kv/{key}"
+    private static let prefix = Array("/memory/kv/".utf8)
+
+    private let shared: Shared
+    /// Requests given to the router whose answers have not ended yet.
+    private var withRouter = 0
+    /// Whether the parts arriving belong to a request given to the router.
+    private var forwarding = false
+    /// The request being collected to be answered here.
+    private var pending: (head: HTTPRequest, key: String, body: ByteBuffer?, start: UInt64)?
+    /// While an answer waits for the disk: the parts that arrived meanwhile, and whether a read was asked for.
+    private var waitingForDisk = false
+    private var held: [HTTPRequestPart] = []
+    private var readPending = false
+    private var wroteSinceFlush = false
+    private var active = true
+
+    init(_ shared: Shared) { self.shared = shared }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if waitingForDisk {
+            held.append(part)
+        } else {
+            receive(part, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfWritten(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        context.fireChannelInactive()
+    }
+
+    private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            if withRouter == 0, let key = Self.answerableKey(head, shared: shared) {
+                pending = (head, key, nil, DispatchTime.now().uptimeNanoseconds)
+            } else {
+                forward(.head(head), context: context)
+            }
+        case .body(var bytes):
+            guard var request = pending else {
+                context.fireChannelRead(wrapInboundOut(part))
+                return
+            }
+            pending = nil
+            if request.body == nil { request.body = bytes } else { request.body!.writeBuffer(&bytes) }
+            guard request.body!.readableBytes <= shared.maxBody else {
+                handOver(request.head, request.body, context: context)
+                return
+            }
+            pending = request
+        case .end:
+            guard let request = pending else {
+                context.fireChannelRead(wrapInboundOut(part))
+                if forwarding { forwarding = false }
+                return
+            }
+            pending = nil
+            answer(request, context: context)
+        }
+    }
+
+    /// Gives a request's head to the router; its other parts follow.
+    private func forward(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
+        withRouter += 1
+        forwarding = true
+        context.fireChannelRead(wrapInboundOut(head))
+    }
+
+    /// Gives the router a request this handler collected (or started to) and does not answer.
+    private func handOver(_ head: HTTPRequest, _ body: ByteBuffer?, ended: Bool = false, context: ChannelHandlerContext) {
+        forward(.head(head), context: context)
+        if let body, body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
+        if ended {
+            forwarding = false
+            context.fireChannelRead(wrapInboundOut(.end(nil)))
+        }
+    }
+
+    // MARK: Answering
+
+    private func answer(
+        _ request: (head: HTTPRequest, key: String, body: ByteBuffer?, start: UInt64), context: ChannelHandlerContext
+    ) {
+        let memory = shared.memory
+        var out: [UInt8] = []
+        switch request.head.method {
+        case .get:
+            guard request.body == nil || request.body!.readableBytes == 0, let entry = memory.get(request.key) else {
+                return handOver(request.head, request.body, ended: true, context: context)
+            }
+            out.reserveCapacity(64 + request.key.utf8.count)
+            MemoryFastRoutes.writeEntry(
+                key: request.key, value: entry.value, version: entry.version, expiresAt: entry.expiresAt, into: &out)
+            respond(request.head, out, causal: false, start: request.start, context: context)
+        default:
+            let written: (WriteResult, DurabilityTicket?)
+            do {
+                let body = try JSONValue.parse(request.body?.readableBytesView ?? ByteBuffer().readableBytesView)
+                let (value, ttl, condition) = try MemoryFastRoutes.putArguments(body)
+                written = try memory.setApplying(request.key, value, ttl: ttl, condition: condition)
+            } catch {
+                // The router answers it (and renders the error); nothing was written.
+                return handOver(request.head, request.body, ended: true, context: context)
+            }
+            MemoryFastRoutes.writeWritten(key: request.key, result: written.0, into: &out)
+            guard let ticket = written.1 else {
+                return respond(request.head, out, causal: true, start: request.start, context: context)
+            }
+            // Acknowledged once on disk; the connection reads nothing more until then.
+            waitingForDisk = true
+            let loop = context.eventLoop
+            let handler = NIOLoopBound(self, eventLoop: loop)
+            let bound = NIOLoopBound(context, eventLoop: loop)
+            let head = request.head
+            let start = request.start
+            let answer = out
+            ticket.whenDurable { error in
+                loop.execute {
+                    handler.value.durable(head, answer, start: start, error: error, context: bound.value)
+                }
+            }
+        }
+    }
+
+    private func durable(
+        _ head: HTTPRequest, _ out: [UInt8], start: UInt64, error: (any Error)?, context: ChannelHandlerContext
+    ) {
+        waitingForDisk = false
+        guard active else { return }
+        if error != nil {
+            // Applied but not durable: the client must not take it as acknowledged (as the router's path fails it).
+            context.close(promise: nil)
+            return
+        }
+        respond(head, out, causal: true, start: start, context: context)
+        flushIfWritten(context: context)
+        guard !held.isEmpty else { return resumeReading(context: context) }
+        while !held.isEmpty && !waitingForDisk {
+            receive(held.removeFirst(), context: context)
+        }
+        flushIfWritten(context: context)
+        // Parts given to the router here, outside a read, reach it only with a read-complete.
+        context.fireChannelReadComplete()
+        resumeReading(context: context)
+    }
+
+    private func resumeReading(context: ChannelHandlerContext) {
+        if readPending && !waitingForDisk {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func respond(
+        _ request: HTTPRequest, _ body: [UInt8], causal: Bool, start: UInt64, context: ChannelHandlerContext
+    ) {
+        var fields = HTTPFields()
+        fields.reserveCapacity(7)
+        fields[.contentType] = "application/json; charset=utf-8"
+        fields[.contentLength] = String(body.count)
+        if causal { fields[CausalTokens.header] = shared.memory.causalToken }
+        if let sent = request.headerFields[.xRequestID], RequestTracingMiddleware.isAcceptable(sent) {
+            fields[.xRequestID] = sent
+        } else {
+            fields[.xRequestID] = RequestID().description
+        }
+        fields[.date] = shared.dates.now()
+        fields[.server] = shared.serverName
+        var buffer = context.channel.allocator.buffer(capacity: body.count)
+        buffer.writeBytes(body)
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        wroteSinceFlush = true
+        shared.metrics.record(route: Self.route, method: request.method, status: 200, start: start)
+    }
+
+    private func flushIfWritten(context: ChannelHandlerContext) {
+        guard wroteSinceFlush else { return }
+        wroteSinceFlush = false
+        context.flush()
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { withRouter = max(0, withRouter - 1) }
+        context.write(data, promise: promise)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waitingForDisk {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Which requests
+
+    /// The decoded key when `head` is a `GET` or `PUT /memory/kv/{key}` that this handler may answer.
+    static func answerableKey(_ head: HTTPRequest, shared: Shared) -> String? {
+        let scope: Scope
+        switch head.method {
+        case .get: scope = shared.readScope
+        case .put: scope = shared.writeScope
+        default: return nil
+        }
+        guard let path = head.path, path.utf8.starts(with: prefix) else { return nil }
+        let raw = path.utf8.dropFirst(prefix.count)
+        guard !raw.isEmpty,
+            !raw.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
+        else { return nil }
+        let fields = head.headerFields
+        guard fields[CausalTokens.header] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
+            fields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
+            acceptsJSON(fields[.accept])
+        else { return nil }
+        if head.method == .put {
+            guard let type = fields[.contentType], type.lowercased().hasPrefix("application/json") else { return nil }
+        }
+        guard let token = AccessGate.bearerToken(fields[.authorization]),
+            let key = shared.keys.unrestrictedCachedKey(token), key.scopes.grant(scope)
+        else { return nil }
+        let segment = String(Substring(raw))
+        guard segment.utf8.contains(UInt8(ascii: "%")) else { return segment }
+        return segment.removingPercentEncoding
+    }
+
+    /// Whether an `Accept` header (absent: yes) allows JSON, as ``FastRoute/requireJSONAcceptable(_:)`` decides.
+    static func acceptsJSON(_ accept: String?) -> Bool {
+        guard let accept else { return true }
+        for range in accept.split(separator: ",") {
+            var type = range.prefix { $0 != ";" }
+            while type.first == " " || type.first == "\t" { type.removeFirst() }
+            while type.last == " " || type.last == "\t" { type.removeLast() }
+            let lowered = type.lowercased()
+            if lowered == "*/*" || lowered == "application/*" || lowered == "application/json" { return true }
+        }
+        return false
+    }
+}
+
+/// The `Date` header's text (RFC 9110's IMF-fixdate), made once a second.
+final class HTTPDateCache: Sendable {
+    private let cached = Mutex<(second: Int, text: String)>((-1, ""))
+
+    func now() -> String {
+        let second = Int(time(nil))
+        return cached.withLock { cached in
+            if cached.second == second { return cached.text }
+            cached = (second, Self.format(second))
+            return cached.text
+        }
+    }
+
+    static func format(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}

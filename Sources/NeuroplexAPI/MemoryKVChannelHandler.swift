@@ -274,7 +274,7 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         let fields = head.headerFields
         guard fields[CausalTokens.header] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
             fields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
-            acceptsJSON(fields[.accept])
+            FastRoute.acceptsJSON(fields[.accept])
         else { return nil }
         if head.method == .put {
             guard let type = fields[.contentType], type.lowercased().hasPrefix("application/json") else { return nil }
@@ -285,19 +285,6 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         let segment = String(Substring(raw))
         guard segment.utf8.contains(UInt8(ascii: "%")) else { return segment }
         return segment.removingPercentEncoding
-    }
-
-    /// Whether an `Accept` header (absent: yes) allows JSON, as ``FastRoute/requireJSONAcceptable(_:)`` decides.
-    static func acceptsJSON(_ accept: String?) -> Bool {
-        guard let accept else { return true }
-        for range in accept.split(separator: ",") {
-            var type = range.prefix { $0 != ";" }
-            while type.first == " " || type.first == "\t" { type.removeFirst() }
-            while type.last == " " || type.last == "\t" { type.removeLast() }
-            let lowered = type.lowercased()
-            if lowered == "*/*" || lowered == "application/*" || lowered == "application/json" { return true }
-        }
-        return false
     }
 }
 

@@ -112,13 +112,20 @@ struct FastRoute: Sendable {
 
     /// Refuses with 406 a request whose `Accept` header rules out JSON, as the generated handlers do.
     static func requireJSONAcceptable(_ request: Request) throws {
-        guard let accept = request.headers[.accept] else { return }
+        guard acceptsJSON(request.headers[.accept]) else {
+            throw NeuroplexError(
+                .notAcceptable, code: .notAcceptable, "this operation answers application/json, which Accept rules out")
+        }
+    }
+
+    /// Whether an `Accept` header (absent: yes) allows an `application/json` answer.
+    static func acceptsJSON(_ accept: String?) -> Bool {
+        guard let accept else { return true }
         for range in accept.split(separator: ",") {
             let type = range.prefix { $0 != ";" }.trimmingASCIISpaces().lowercased()
-            if type == "*/*" || type == "application/*" || type == "application/json" { return }
+            if type == "*/*" || type == "application/*" || type == "application/json" { return true }
         }
-        throw NeuroplexError(
-            .notAcceptable, code: .notAcceptable, "this operation answers application/json, which Accept rules out")
+        return false
     }
 }
 

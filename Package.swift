@@ -104,6 +104,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Sentinel: network threat detection (detection rules, alerts and incidents so far).
+        .target(
+            name: "NeuroplexSentinel",
+            dependencies: [
+                "NeuroplexCore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         // API keys, scopes, rate limits (later: webhooks, audit, LLM gateway).
         .target(
             name: "NeuroplexGateway",
@@ -256,6 +265,11 @@ let package = Package(
             dependencies: ["NeuroplexML", "NeuroplexStorage", "NeuroplexCore", "NeuroplexTestSupport",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "SQLKit", package: "sql-kit")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NeuroplexSentinelTests",
+            dependencies: ["NeuroplexSentinel", "NeuroplexCore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -109,6 +109,9 @@ let package = Package(
             name: "NeuroplexSentinel",
             dependencies: [
                 "NeuroplexCore",
+                "NeuroplexStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
@@ -129,6 +132,7 @@ let package = Package(
         .target(
             name: "NeuroplexAPI",
             dependencies: [
+                "NeuroplexSentinel",
                 "NeuroplexCore",
                 "NeuroplexStorage",
                 "NeuroplexGateway",

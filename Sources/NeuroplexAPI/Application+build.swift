@@ -7,6 +7,7 @@ public import NeuroplexCore
 public import NeuroplexGateway
 public import NeuroplexMemory
 public import NeuroplexML
+public import NeuroplexSentinel
 public import NeuroplexStorage
 import OpenAPIRuntime
 import ServiceLifecycle
@@ -49,6 +50,7 @@ public struct Platform: Sendable {
     public let datasets: Datasets
     public let training: MLTraining
     public let serving: ModelServing
+    public let sentinel: Sentinel
 
     /// Opens the database, applies the migrations, and loads the engines.
     public static func open(
@@ -79,6 +81,8 @@ public struct Platform: Sendable {
             let serving = ModelServing(
                 training: training, database: administration.database, configuration: servingSettings, clock: clock,
                 logger: logger)
+            try await administration.database.migrate(Sentinel.migrations, logger: logger)
+            let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger)
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -87,7 +91,7 @@ public struct Platform: Sendable {
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
                 blobs: blobs, memory: memory, datasets: datasets, training: training,
-                serving: serving)
+                serving: serving, sentinel: sentinel)
         } catch {
             await administration.close()
             throw error
@@ -214,7 +218,7 @@ func buildRouter(
                 MLTrainingRoutes(training: platform.training, serving: platform.serving).routes
             ) { first, _ in first }.merging(
                 MLServingRoutes(serving: platform.serving, training: platform.training, keys: platform.keys).routes
-            ) { first, _ in first },
+            ) { first, _ in first }.merging(SentinelRoutes(sentinel: platform.sentinel).routes) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 

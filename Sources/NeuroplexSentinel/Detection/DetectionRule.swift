@@ -183,9 +183,10 @@ public struct DetectionRule: Codable, Sendable, Equatable, Identifiable {
         }
     }
 
-    /// Rules from a JSON or YAML document: one rule, a list of rules, or `{rules: [...]}`.
+    /// Rules from a JSON or YAML document: one rule, a list of rules, or `{rules: [...]}`. A single rule without an
+    /// `id` takes `defaultID`.
     /// - Throws: `validation_failed` saying what is wrong, for text that is neither or a rule that does not validate.
-    public static func parse(_ text: String) throws -> [DetectionRule] {
+    public static func parse(_ text: String, defaultID: String? = nil) throws -> [DetectionRule] {
         let object: Any
         do {
             guard let loaded = try Yams.load(yaml: text) else { throw NeuroplexError.invalid("", "the rule document is empty") }
@@ -198,8 +199,9 @@ public struct DetectionRule: Codable, Sendable, Equatable, Identifiable {
         let list: Any
         if let document = object as? [String: Any], let rules = document["rules"] {
             list = rules
-        } else if object is [String: Any] {
-            list = [object]
+        } else if var single = object as? [String: Any] {
+            if single["id"] == nil, let defaultID { single["id"] = defaultID }
+            list = [single]
         } else {
             list = object
         }

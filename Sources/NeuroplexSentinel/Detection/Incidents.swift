@@ -25,9 +25,12 @@ public struct IncidentGrouper {
     private var latestByAttacker: [String: Int] = [:]
     private let idPrefix: String
 
-    public init(gapSeconds: Double = 3600) {
+    /// `restoring` are incidents kept from before (a restart): an attacker's newest one not resolved is joined again.
+    public init(gapSeconds: Double = 3600, restoring: [Incident] = []) {
         self.gapSeconds = gapSeconds
-        self.idPrefix = Identifier.make(prefix: "inc", at: Date())
+        self.idPrefix = RuleEngine.idPrefix("inc")
+        incidents = restoring.sorted { $0.id < $1.id }
+        for (index, incident) in incidents.enumerated() { latestByAttacker[incident.attacker] = index }
     }
 
     /// Adds a new or updated alert; returns the incident it belongs to now.
@@ -47,7 +50,7 @@ public struct IncidentGrouper {
             return incident
         }
         let incident = Incident(
-            id: "\(idPrefix)\(incidents.count + 1)", attacker: alert.source, targets: alert.destination.map { [$0] } ?? [],
+            id: idPrefix + Identifier.base62(UInt64(incidents.count + 1), width: 6), attacker: alert.source, targets: alert.destination.map { [$0] } ?? [],
             alertIds: [alert.id], severity: alert.severity, techniques: alert.technique.map { [$0] } ?? [],
             status: .open, firstSeen: alert.firstSeen, lastSeen: alert.lastSeen)
         latestByAttacker[alert.source] = incidents.count

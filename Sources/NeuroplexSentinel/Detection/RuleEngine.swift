@@ -87,7 +87,7 @@ public struct RuleEngine {
     public init(rules: [DetectionRule] = DetectionRule.defaults, throttleSeconds: Double = 300) {
         self.rules = rules.filter(\.enabled)
         self.throttleSeconds = throttleSeconds
-        self.idPrefix = Identifier.make(prefix: "alr", at: Date())
+        self.idPrefix = Self.idPrefix("alr")
     }
 
     /// The alerts this flow raised or updated.
@@ -162,7 +162,7 @@ public struct RuleEngine {
         for entry in window.live.prefix(Alert.Evidence.maxIDs) { Self.note(entry.id, isFlow: isFlow, in: &evidence) }
         let groupsByDestination = rule.groupBy.contains(.destination) && !rule.groupBy.contains(.source)
         let alert = Alert(
-            id: "\(idPrefix)\(idCounter)", title: rule.title, severity: rule.severity, technique: rule.technique,
+            id: idPrefix + Identifier.base62(UInt64(idCounter), width: 6), title: rule.title, severity: rule.severity, technique: rule.technique,
             // A flood grouped by its target may come from many (spoofed) sources: it names the last one seen.
             source: source, destination: destination,
             destinationPort: groupsByDestination || rule.groupBy.contains(.destinationPort) ? port : nil,
@@ -170,6 +170,14 @@ public struct RuleEngine {
             evidence: evidence)
         open[key] = alert
         return alert
+    }
+
+    /// `prefix_` + the time in milliseconds and 4 random characters: ids then sort by when their maker started,
+    /// and by a counter after that.
+    static func idPrefix(_ prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        return prefix + "_" + Identifier.base62(millis, width: 8) + Identifier.random(count: 4, using: &generator)
     }
 
     private static func note(_ id: String, isFlow: Bool, in evidence: inout Alert.Evidence) {

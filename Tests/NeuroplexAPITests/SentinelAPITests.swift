@@ -1,0 +1,135 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NeuroplexAPI
+import NeuroplexStorage
+import NeuroplexTestSupport
+import Testing
+
+@Suite("Sentinel over HTTP: rules, events, alerts, incidents")
+struct SentinelAPITests {
+    /// Six failed ssh logins from one address (RFC 5424 syslog), one accepted login from another.
+    static let sshLog = (0..<6).map {
+        "<38>1 2026-11-24T01:00:0\($0)Z victim sshd 812 - - Failed password for root from 198.18.2.99 port 4012\($0) ssh2"
+    }.joined(separator: "\n") + "\n<38>1 2026-11-24T01:00:09Z victim sshd 812 - - Accepted password for alice from 198.18.0.12 port 40200 ssh2\nnot a log line\n"
+
+    func text(_ client: some TestClientProtocol, _ uri: String, key: String, body: String, type: String = "text/plain") async throws -> TestResponse {
+        try await client.execute(
+            uri: uri, method: .post, headers: [.authorization: "Bearer \(key)", .contentType: type], body: ByteBuffer(string: body))
+    }
+
+    @Test("failed logins raise a T1110 alert, grouped into an incident with a report; analysts change its status")
+    func eventsToIncidents() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let incidentID: String
+        let admin: String
+        do {
+            let app = try await buildApplication(configuration, logger: quietLogger)
+            admin = try adminKey(configuration)
+            incidentID = try await app.test(.router) { client in
+                let ingested = try await text(client, "/sentinel/events", key: admin, body: Self.sshLog)
+                #expect(ingested.status == .ok, "\(ingested.text)")
+                #expect(ingested.json["accepted"] as? Int == 7)
+                #expect((ingested.json["rejected"] as? [[String: Any]])?.first?["line"] as? Int == 8)
+                let raised = try #require((ingested.json["alerts"] as? [[String: Any]])?.first)
+                #expect(raised["technique"] as? String == "T1110" && raised["source"] as? String == "198.18.2.99")
+
+                let alerts = try await client.send(.get, "/sentinel/alerts?severity=high", key: admin)
+                let listed = try #require((alerts.json["data"] as? [[String: Any]])?.first)
+                let alertID = try #require((listed["alert"] as? [String: Any])?["id"] as? String)
+                let incidentID = try #require(listed["incidentId"] as? String)
+                #expect(try await client.send(.get, "/sentinel/alerts?severity=critical", key: admin).json["data"] as? [Any] != nil)
+                #expect((try await client.send(.get, "/sentinel/alerts?severity=critical", key: admin).json["data"] as? [Any])?.isEmpty == true)
+
+                let verdict = try await client.send(.post, "/sentinel/alerts/\(alertID)/feedback", key: admin, json: #"{"verdict":"true_positive","note":"hydra"}"#)
+                #expect((verdict.json["feedback"] as? [String: Any])?["verdict"] as? String == "true_positive")
+                expectProblem(
+                    try await client.send(.post, "/sentinel/alerts/\(alertID)/feedback", key: admin, json: #"{"verdict":"maybe"}"#),
+                    .badRequest, code: "validation_failed")
+                expectProblem(try await client.send(.get, "/sentinel/alerts/nope", key: admin), .notFound, code: "not_found")
+
+                let incidents = try await client.send(.get, "/sentinel/incidents?status=open", key: admin)
+                let incident = try #require((incidents.json["data"] as? [[String: Any]])?.first)
+                #expect(incident["attacker"] as? String == "198.18.2.99" && incident["id"] as? String == incidentID)
+                let report = try await client.send(.get, "/sentinel/incidents/\(incidentID)/report?format=markdown", key: admin)
+                #expect(report.status == .ok && report.headers[.contentType]?.hasPrefix("text/markdown") == true)
+                #expect(report.text.contains("198.18.2.99") && report.text.contains("Repeated failed logins"))
+                let json = try await client.send(.get, "/sentinel/incidents/\(incidentID)/report", key: admin)
+                #expect((json.json["timeline"] as? [Any])?.count == 1)
+
+                let patched = try await client.send(.patch, "/sentinel/incidents/\(incidentID)", key: admin, json: #"{"status":"acknowledged"}"#)
+                #expect(patched.json["status"] as? String == "acknowledged")
+                expectProblem(
+                    try await client.send(.patch, "/sentinel/incidents/\(incidentID)", key: admin, json: #"{"status":"done"}"#),
+                    .badRequest, code: "validation_failed")
+                expectProblem(
+                    try await text(client, "/sentinel/events", key: admin, body: "nothing here\n"), .badRequest, code: "validation_failed")
+                expectProblem(
+                    try await text(client, "/sentinel/events?format=pcap", key: admin, body: Self.sshLog), .unprocessableContent,
+                    code: "validation_failed")
+                return incidentID
+            }
+        }
+        // After a restart: the incident and its status are kept, and the attacker's next alerts join it.
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        try await app.test(.router) { client in
+            let again = Self.sshLog.replacingOccurrences(of: "01:00:0", with: "01:05:0")
+            #expect(try await text(client, "/sentinel/events", key: admin, body: again).status == .ok)
+            let incidents = try await client.send(.get, "/sentinel/incidents", key: admin)
+            let listed = try #require(incidents.json["data"] as? [[String: Any]])
+            #expect(listed.count == 1 && listed.first?["id"] as? String == incidentID, "\(incidents.text)")
+            #expect((listed.first?["alertIds"] as? [String])?.count == 2 && listed.first?["status"] as? String == "acknowledged")
+        }
+    }
+
+    @Test("rules: list, replace a built-in one, add one in YAML, refuse invalid ones, delete; scopes are checked")
+    func rules() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            let listed = try await client.send(.get, "/sentinel/rules", key: admin)
+            let ids = (listed.json["data"] as? [[String: Any]])?.compactMap { ($0["rule"] as? [String: Any])?["id"] as? String }
+            #expect(ids == ["port-scan", "syn-flood", "ssh-brute-force", "failed-logins", "slow-http"])
+
+            let quieter = try await client.send(
+                .put, "/sentinel/rules/failed-logins", key: admin,
+                json: #"{"input":"event","match":{"eventKinds":["login.failed"]},"groupBy":["source"],"windowSeconds":60,"threshold":50,"severity":"low"}"#)
+            #expect(quieter.status == .ok && quieter.json["modified"] as? Bool == true, "\(quieter.text)")
+            // With the threshold at 50, six failures no longer alert.
+            let ingested = try await text(client, "/sentinel/events", key: admin, body: Self.sshLog)
+            #expect((ingested.json["alerts"] as? [Any])?.isEmpty == true)
+
+            let yaml = "input: event\nmatch: {eventKinds: [login.succeeded]}\ngroupBy: [user]\nwindowSeconds: 600\nthreshold: 1\ntitle: Any login\n"
+            let added = try await client.execute(
+                uri: "/sentinel/rules/any-login", method: .put,
+                headers: [.authorization: "Bearer \(admin)", .contentType: "application/yaml"], body: ByteBuffer(string: yaml))
+            #expect(added.status == .created, "\(added.text)")
+            let logins = try await text(client, "/sentinel/events", key: admin, body: Self.sshLog)
+            #expect((logins.json["alerts"] as? [[String: Any]])?.first?["title"] as? String == "Any login")
+
+            expectProblem(
+                try await client.send(.put, "/sentinel/rules/bad", key: admin, json: #"{"input":"flow","groupBy":["source"],"windowSeconds":-1,"threshold":1}"#),
+                .unprocessableContent, code: "validation_failed")
+            expectProblem(
+                try await client.send(.put, "/sentinel/rules/bad", key: admin, json: #"{"id":"other","input":"flow","groupBy":["source"],"windowSeconds":1,"threshold":1}"#),
+                .unprocessableContent, code: "validation_failed")
+            expectProblem(
+                try await client.execute(uri: "/sentinel/rules/bad", method: .put, headers: [.authorization: "Bearer \(admin)", .contentType: "image/png"], body: ByteBuffer(string: "x")),
+                .unsupportedMediaType, code: "unsupported_media_type")
+            expectProblem(try await client.send(.delete, "/sentinel/rules/port-scan", key: admin), .conflict, code: "conflict")
+            #expect(try await client.send(.delete, "/sentinel/rules/any-login", key: admin).status == .noContent)
+            #expect(try await client.send(.delete, "/sentinel/rules/failed-logins", key: admin).status == .noContent)
+            #expect((try await client.send(.get, "/sentinel/rules/failed-logins", key: admin).json["modified"] as? Bool) == false)
+            expectProblem(try await client.send(.get, "/sentinel/rules/any-login", key: admin), .notFound, code: "not_found")
+
+            let created = try await client.send(.post, "/keys", key: admin, json: #"{"name":"reader","scopes":["sentinel:read"]}"#)
+            let reader = try #require(created.json["key"] as? String)
+            #expect(try await client.send(.get, "/sentinel/alerts", key: reader).status == .ok)
+            expectProblem(try await text(client, "/sentinel/events", key: reader, body: Self.sshLog), .forbidden, code: "insufficient_scope")
+            expectProblem(try await client.send(.get, "/sentinel/alerts", key: nil), .unauthorized, code: "unauthenticated")
+        }
+    }
+}

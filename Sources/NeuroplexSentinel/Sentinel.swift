@@ -155,7 +155,10 @@ public final class Sentinel: Sendable {
 
     /// Runs honeypot and SIEM lines through the live rules; stores and returns the alerts they raised or updated.
     public func ingest(events text: String, format: EventLogs.Format? = nil) async throws -> IngestResult {
-        let (events, rejected) = EventLogs.parse(text, format: format, now: clock.now())
+        var (events, rejected) = EventLogs.parse(text, format: format, now: clock.now())
+        // Line numbers name events within this batch; the batch's id makes them unique in evidence.
+        let batch = Identifier.make(prefix: "evb", at: clock.now())
+        for index in events.indices { events[index].id = "\(batch):\(events[index].id)" }
         let alerts = live.withLock { live in events.sorted { $0.time < $1.time }.flatMap { live.engine.observe($0) } }
         try await record(alerts)
         return IngestResult(accepted: events.count, rejected: rejected, alerts: Self.latest(alerts))

@@ -5,6 +5,9 @@ extension APIHandler {
     func putSentinelRule(_ input: Operations.PutSentinelRule.Input) async throws -> Operations.PutSentinelRule.Output { throw Self.servedByFastRoute }
     func deleteSentinelRule(_ input: Operations.DeleteSentinelRule.Input) async throws -> Operations.DeleteSentinelRule.Output { throw Self.servedByFastRoute }
     func postSentinelEvents(_ input: Operations.PostSentinelEvents.Input) async throws -> Operations.PostSentinelEvents.Output { throw Self.servedByFastRoute }
+    func startSentinelSource(_ input: Operations.StartSentinelSource.Input) async throws -> Operations.StartSentinelSource.Output { throw Self.servedByFastRoute }
+    func listSentinelSources(_ input: Operations.ListSentinelSources.Input) async throws -> Operations.ListSentinelSources.Output { throw Self.servedByFastRoute }
+    func stopSentinelSource(_ input: Operations.StopSentinelSource.Input) async throws -> Operations.StopSentinelSource.Output { throw Self.servedByFastRoute }
     func listSentinelAlerts(_ input: Operations.ListSentinelAlerts.Input) async throws -> Operations.ListSentinelAlerts.Output { throw Self.servedByFastRoute }
     func getSentinelAlert(_ input: Operations.GetSentinelAlert.Input) async throws -> Operations.GetSentinelAlert.Output { throw Self.servedByFastRoute }
     func postSentinelAlertFeedback(_ input: Operations.PostSentinelAlertFeedback.Input) async throws -> Operations.PostSentinelAlertFeedback.Output { throw Self.servedByFastRoute }

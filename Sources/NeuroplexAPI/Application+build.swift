@@ -126,11 +126,16 @@ public func buildApplication(
     do {
         try await platform.keys.bootstrapAdminKey(writingTo: configuration.adminKeyPath, logger: logger)
         let metrics = ServerMetrics()
-        let router = try buildRouter(platform: platform, clock: clock, metrics: metrics)
+        let collectors = SentinelCollectors(
+            sentinel: platform.sentinel,
+            group: ServerThreads.group(configured: configuration.httpEventLoops) ?? MultiThreadedEventLoopGroup.singleton,
+            logger: logger)
+        let router = try buildRouter(platform: platform, clock: clock, metrics: metrics, collectors: collectors)
         var services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),
             KeyCacheRefresher(keys: platform.keys, logger: logger),
             MemoryExpirySweeper(memory: platform.memory, logger: logger),
+            collectors,
         ]
         // Jobs left running by a server that died: this server starts none of its own before this. On SQLite (one
         // server per file) every running job is orphaned; on PostgreSQL other nodes may be running theirs, so only
@@ -187,7 +192,7 @@ public func buildApplication(
 /// The routes and middleware, in order from the outside in: metrics (which so count the final status), request
 /// id and problem rendering, the body limit, then the OpenAPI operations with their scope checks.
 func buildRouter(
-    platform: Platform, clock: any WallClock, metrics: ServerMetrics = ServerMetrics()
+    platform: Platform, clock: any WallClock, metrics: ServerMetrics, collectors: SentinelCollectors
 ) throws -> Router<NeuroplexRequestContext> {
     let document = try OpenAPIDocument.bundled()
     let serving = platform.serving
@@ -218,7 +223,9 @@ func buildRouter(
                 MLTrainingRoutes(training: platform.training, serving: platform.serving).routes
             ) { first, _ in first }.merging(
                 MLServingRoutes(serving: platform.serving, training: platform.training, keys: platform.keys).routes
-            ) { first, _ in first }.merging(SentinelRoutes(sentinel: platform.sentinel).routes) { first, _ in first },
+            ) { first, _ in first }.merging(
+                SentinelRoutes(sentinel: platform.sentinel, collectors: collectors, host: platform.configuration.host).routes
+            ) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))
 

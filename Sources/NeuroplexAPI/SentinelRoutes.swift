@@ -8,6 +8,9 @@ import NeuroplexSentinel
 /// (paths, scopes, errors) is declared in openapi.yaml like any other.
 struct SentinelRoutes {
     let sentinel: Sentinel
+    let collectors: SentinelCollectors
+    /// Where collectors listen unless a source names a host: the server's own address.
+    let host: String
 
     /// Encodes with the engine's own names; times stay Unix seconds, as in the flow records.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -47,6 +50,24 @@ struct SentinelRoutes {
                         "body", "no line could be read; line \(first.line): \(first.reason)", kind: .badRequest)
                 }
                 return try Self.json(result)
+            },
+            OpenAPIDocument.route("POST", "/sentinel/sources"): FastRoute { request, context, _ in
+                struct Body: Decodable {
+                    var type: String?
+                    var port: Int?
+                    var host: String?
+                }
+                let body = try await MLTrainingRoutes.body(Body.self, request, context)
+                guard let type = body.type else { throw NeuroplexError.invalid("type", "type is required (netflow)", kind: .badRequest) }
+                let source = try await collectors.start(type: type, host: body.host ?? host, port: body.port ?? 2055)
+                return try Self.json(source, status: .created)
+            },
+            OpenAPIDocument.route("GET", "/sentinel/sources"): FastRoute { _, _, _ in
+                try Self.json(MLTrainingRoutes.Listing(data: collectors.list(), nextCursor: nil))
+            },
+            OpenAPIDocument.route("DELETE", "/sentinel/sources/{id}"): FastRoute { _, context, _ in
+                try await collectors.stop(id: try context.parameters.require("id"))
+                return Response(status: .noContent, headers: [:])
             },
             OpenAPIDocument.route("GET", "/sentinel/alerts"): FastRoute { request, _, _ in
                 let query = request.uri.queryParameters

@@ -164,6 +164,13 @@ public final class Sentinel: Sendable {
         return IngestResult(accepted: events.count, rejected: rejected, alerts: Self.latest(alerts))
     }
 
+    /// Runs flows arriving live (a collector's) through the live rules, as events are; stores and returns the alerts.
+    public func observe(flows: [FlowObservation]) async throws -> [Alert] {
+        let alerts = live.withLock { live in flows.sorted { $0.start < $1.start }.flatMap { live.engine.observe($0) } }
+        try await record(alerts)
+        return Self.latest(alerts)
+    }
+
     /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules, in capture
     /// time; stores and returns the alerts.
     public func analyse(flows: [FlowObservation]) async throws -> [Alert] {

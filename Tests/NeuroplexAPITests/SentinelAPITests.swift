@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -130,6 +131,77 @@ struct SentinelAPITests {
             #expect(try await client.send(.get, "/sentinel/alerts", key: reader).status == .ok)
             expectProblem(try await text(client, "/sentinel/events", key: reader, body: Self.sshLog), .forbidden, code: "insufficient_scope")
             expectProblem(try await client.send(.get, "/sentinel/alerts", key: nil), .unauthorized, code: "unauthenticated")
+        }
+    }
+}
+
+@Suite("Sentinel flow collectors")
+struct SentinelCollectorTests {
+    /// A NetFlow v5 export packet: one SYN→RST flow from `source` to each of `ports` on 198.18.1.1.
+    static func scan(from source: [UInt8], ports: ClosedRange<Int>) -> [UInt8] {
+        func u16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
+        func u32(_ value: Int) -> [UInt8] { u16(value >> 16) + u16(value & 0xFFFF) }
+        var packet = u16(5) + u16(ports.count) + u32(600_000) + u32(1_795_482_000) + u32(0) + u32(1) + [0, 0] + u16(0)
+        for port in ports {
+            packet += source + [198, 18, 1, 1] + [0, 0, 0, 0] + u16(1) + u16(2) + u32(1) + u32(40) + u32(599_000) + u32(599_000)
+            packet += u16(55555) + u16(port) + [0, 0x06, 6, 0] + u16(0) + u16(0) + [24, 24] + u16(0)
+        }
+        return packet
+    }
+
+    /// Sends one UDP datagram to 127.0.0.1:`port`.
+    static func send(_ bytes: [UInt8], port: Int) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard socket >= 0 else { throw POSIXError(.EIO) }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let sent = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(socket, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard sent == bytes.count else { throw POSIXError(.EIO) }
+    }
+
+    @Test("a NetFlow source on loopback turns a scan's export packets into a T1046 alert; bad packets are counted")
+    func netflow() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            let started = try await client.send(.post, "/sentinel/sources", key: admin, json: #"{"type":"netflow","port":0,"host":"127.0.0.1"}"#)
+            #expect(started.status == .created, "\(started.text)")
+            let port = try #require(started.json["port"] as? Int)
+            let id = try #require(started.json["id"] as? String)
+            try Self.send(Self.scan(from: [198, 18, 2, 66], ports: 1...25), port: port)
+            try Self.send([0, 5, 0, 9], port: port)
+
+            // Wait (bounded) for the collector to have read both datagrams and stored the alert.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var alerts: [[String: Any]] = []
+            var sources: [[String: Any]] = []
+            while ContinuousClock.now < deadline {
+                alerts = try await client.send(.get, "/sentinel/alerts", key: admin).json["data"] as? [[String: Any]] ?? []
+                sources = try await client.send(.get, "/sentinel/sources", key: admin).json["data"] as? [[String: Any]] ?? []
+                if !alerts.isEmpty && sources.first?["datagrams"] as? Int == 2 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let alert = try #require(alerts.first?["alert"] as? [String: Any])
+            #expect(alert["technique"] as? String == "T1046" && alert["source"] as? String == "198.18.2.66")
+            #expect(sources.first?["flows"] as? Int == 25 && sources.first?["rejected"] as? Int == 1)
+            #expect((sources.first?["lastError"] as? String)?.contains("127.0.0.1") == true)
+
+            expectProblem(
+                try await client.send(.post, "/sentinel/sources", key: admin, json: #"{"type":"interface"}"#), .unprocessableContent,
+                code: "validation_failed")
+            expectProblem(
+                try await client.send(.post, "/sentinel/sources", key: admin, json: #"{"type":"netflow","port":\#(port),"host":"127.0.0.1"}"#),
+                .conflict, code: "conflict")
+            #expect(try await client.send(.delete, "/sentinel/sources/\(id)", key: admin).status == .noContent)
+            expectProblem(try await client.send(.delete, "/sentinel/sources/\(id)", key: admin), .notFound, code: "not_found")
         }
     }
 }

@@ -32,7 +32,8 @@ acceptance:
 	    echo "== acceptance: $$check"; python3 ../shared/acceptance/$$check.py || exit 1; \
 	  done && \
 	  echo "== integration: real Redis clients" && python3 Tests/Integration/resp_clients.py && \
-	  echo "== integration: Open Inference Protocol with tritonclient" && python3 Tests/Integration/oip_clients.py; \
+	  echo "== integration: Open Inference Protocol with tritonclient" && python3 Tests/Integration/oip_clients.py && \
+	  echo "== integration: NetFlow v5/v9 and IPFIX from softflowd" && python3 Tests/Integration/netflow_softflowd.py; \
 	else echo "acceptance: ../shared/acceptance not found, skipped"; fi
 
 bench: bootstrap

@@ -20,6 +20,8 @@ public struct NetFlowDecoder {
     }
 
     private var templates: [TemplateKey: [Field]] = [:]
+    /// Options templates: their data (exporter statistics, sampling) is recognised and set aside.
+    private var optionsTemplates: Set<TemplateKey> = []
     /// Data records dropped because their template was unknown.
     public private(set) var skippedRecords = 0
     private var counter = 0
@@ -92,7 +94,7 @@ public struct NetFlowDecoder {
             var set = Reader(try reader.bytes(length - 4))
             switch setID {
             case 0: try readTemplates(&set, exporter: exporter, domain: domain, ipfix: false)
-            case 1: break  // options templates: nothing here needs them
+            case 1: try readOptionsTemplates(&set, exporter: exporter, domain: domain, ipfix: false)
             case 256...:
                 flows += try readData(&set, key: TemplateKey(exporter: exporter, domain: domain, id: setID)) { record in
                     // v9 times are system uptime in milliseconds.
@@ -128,7 +130,7 @@ public struct NetFlowDecoder {
             var set = Reader(try reader.bytes(setLength - 4))
             switch setID {
             case 2: try readTemplates(&set, exporter: exporter, domain: domain, ipfix: true)
-            case 3: break
+            case 3: try readOptionsTemplates(&set, exporter: exporter, domain: domain, ipfix: true)
             case 256...:
                 flows += try readData(&set, key: TemplateKey(exporter: exporter, domain: domain, id: setID)) { record in
                     let start = record.absoluteStart ?? exported
@@ -166,6 +168,28 @@ public struct NetFlowDecoder {
         }
     }
 
+    /// Notes the ids of options templates (v9 FlowSet 1, IPFIX set 3), so that their data is not taken for flows.
+    private mutating func readOptionsTemplates(_ set: inout Reader, exporter: String, domain: UInt32, ipfix: Bool) throws {
+        while set.remaining >= 6 {
+            let id = try set.u16()
+            if ipfix {
+                let count = Int(try set.u16())
+                try set.skip(2)  // scope field count
+                for _ in 0..<count {
+                    let type = try set.u16()
+                    try set.skip(2)
+                    if type & 0x8000 != 0 { try set.skip(4) }
+                }
+            } else {
+                let scopeLength = Int(try set.u16())
+                let optionLength = Int(try set.u16())
+                try set.skip(scopeLength + optionLength)
+            }
+            guard id >= 256 else { break }
+            optionsTemplates.insert(TemplateKey(exporter: exporter, domain: domain, id: id))
+        }
+    }
+
     /// What a data record says, before its times are placed.
     struct Record {
         var source = "", destination = ""
@@ -179,6 +203,7 @@ public struct NetFlowDecoder {
     private mutating func readData(
         _ set: inout Reader, key: TemplateKey, times: (Record) -> (Double, Double)
     ) throws -> [FlowObservation] {
+        if optionsTemplates.contains(key) { return [] }
         guard let fields = templates[key] else {
             // Without its template the set cannot be split into records; count what it holds at least once.
             skippedRecords += 1
@@ -197,8 +222,12 @@ public struct NetFlowDecoder {
                     if length == 255 { length = Int(try set.u16()) }
                 }
                 let value = try set.bytes(length)
-                guard field.enterprise == nil else { continue }
-                Self.apply(field.type, value, to: &record)
+                switch field.enterprise {
+                case nil: Self.apply(field.type, value, to: &record)
+                // RFC 5103's reverse information elements: a biflow's counters for the other direction.
+                case 29305?: Self.applyReverse(field.type, value, to: &record)
+                default: break
+                }
             }
             let (start, end) = times(record)
             flows.append(make(
@@ -232,6 +261,16 @@ public struct NetFlowDecoder {
         case 151: record.absoluteEnd = Double(number())
         case 152: record.absoluteStart = Double(number()) / 1000
         case 153: record.absoluteEnd = Double(number()) / 1000
+        default: break
+        }
+    }
+
+    static func applyReverse(_ type: UInt16, _ value: ArraySlice<UInt8>, to record: inout Record) {
+        let number = value.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        switch type {
+        case 1, 85: record.reverseOctets = Int(clamping: number)
+        case 2, 86: record.reversePackets = Int(clamping: number)
+        case 6: record.flags |= UInt8(truncatingIfNeeded: number)
         default: break
         }
     }

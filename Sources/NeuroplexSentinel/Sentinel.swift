@@ -42,6 +42,7 @@ public final class Sentinel: Sendable {
     private struct Live {
         var rules: [RuleEntry]
         var engine: RuleEngine
+        var baselines = HostBaselines()
         var grouper: IncidentGrouper
     }
 
@@ -164,18 +165,23 @@ public final class Sentinel: Sendable {
         return IngestResult(accepted: events.count, rejected: rejected, alerts: Self.latest(alerts))
     }
 
-    /// Runs flows arriving live (a collector's) through the live rules, as events are; stores and returns the alerts.
+    /// Runs flows arriving live (a collector's) through the live rules and host baselines; stores and returns the
+    /// alerts.
     public func observe(flows: [FlowObservation]) async throws -> [Alert] {
-        let alerts = live.withLock { live in flows.sorted { $0.start < $1.start }.flatMap { live.engine.observe($0) } }
+        let alerts = live.withLock { live in
+            flows.sorted { $0.start < $1.start }.flatMap { live.engine.observe($0) + live.baselines.observe($0) }
+        }
         try await record(alerts)
         return Self.latest(alerts)
     }
 
-    /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules, in capture
-    /// time; stores and returns the alerts.
+    /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules and fresh host
+    /// baselines, in capture time; stores and returns the alerts.
     public func analyse(flows: [FlowObservation]) async throws -> [Alert] {
         var engine = RuleEngine(rules: live.withLock { $0.rules.map(\.rule) })
-        let alerts = flows.sorted { ($0.start, $0.id) < ($1.start, $1.id) }.flatMap { engine.observe($0) }
+        var baselines = HostBaselines()
+        var alerts = flows.sorted { ($0.start, $0.id) < ($1.start, $1.id) }.flatMap { engine.observe($0) + baselines.observe($0) }
+        alerts += baselines.finish()
         try await record(alerts)
         return Self.latest(alerts)
     }

@@ -168,3 +168,43 @@ struct DetectionTests {
         for rule in DetectionRule.defaults { try rule.validate() }
     }
 }
+
+@Suite("Host behaviour baselines")
+struct HostBaselineTests {
+    /// `perMinute` short HTTP flows from `host` in each of `minutes` minutes from `start`.
+    static func steady(_ host: String, perMinute: Int, minutes: Range<Int>, start: Double = Traffic.t0) -> [FlowObservation] {
+        minutes.flatMap { minute in
+            (0..<perMinute).map { index in
+                Traffic.conversation(minute * 1000 + index, client: host, at: start + Double(minute) * 60 + Double(index) * 0.1)
+            }
+        }
+    }
+
+    @Test("a burst far above a host's history alerts once; steady hosts and short histories never do")
+    func burst() {
+        var baselines = HostBaselines()
+        var flows = Self.steady("198.18.0.30", perMinute: 3, minutes: 0..<30) + Self.steady("198.18.0.31", perMinute: 5, minutes: 0..<31)
+        // Minute 30: 198.18.0.30 talks to 150 hosts.
+        flows += (0..<150).map { index in
+            Traffic.conversation(90_000 + index, client: "198.18.0.30", server: "198.18.5.\(index)", at: Traffic.t0 + 1800 + Double(index) * 0.2)
+        }
+        // A new host that bursts at once has no history to compare with.
+        flows += Self.steady("198.18.0.32", perMinute: 100, minutes: 28..<31)
+        var alerts = flows.sorted { $0.start < $1.start }.flatMap { baselines.observe($0) }
+        alerts += baselines.finish()
+        #expect(alerts.count == 1, "\(alerts.map { ($0.source, $0.evidence.rule ?? "") })")
+        #expect(alerts.first?.source == "198.18.0.30" && alerts.first?.title == "Unusual host behaviour")
+        #expect((alerts.first?.evidence.measured ?? 0) >= 150 && alerts.first?.evidence.rule?.hasPrefix("baseline:") == true)
+        #expect(alerts.first?.evidence.flowIds.count == Alert.Evidence.maxIDs)
+    }
+
+    @Test("a host idle for hours learns its quiet: a sudden burst then alerts")
+    func quietThenBurst() {
+        var baselines = HostBaselines()
+        var flows = Self.steady("198.18.0.40", perMinute: 1, minutes: 0..<2)
+        flows += Self.steady("198.18.0.40", perMinute: 60, minutes: 300..<301)
+        var alerts = flows.flatMap { baselines.observe($0) }
+        alerts += baselines.finish()
+        #expect(alerts.count == 1 && alerts.first?.evidence.rule?.hasPrefix("baseline:") == true)
+    }
+}

@@ -54,8 +54,6 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private let shared: Shared
     /// Requests given to the router whose answers have not ended yet.
     private var withRouter = 0
-    /// Whether the parts arriving belong to a request given to the router.
-    private var forwarding = false
     /// The request being collected to be answered here.
     private var pending: (head: HTTPRequest, key: String, body: ByteBuffer?, start: UInt64)?
     /// While an answer waits for the disk: the parts that arrived meanwhile, and whether a read was asked for.
@@ -111,7 +109,6 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         case .end:
             guard let request = pending else {
                 context.fireChannelRead(wrapInboundOut(part))
-                if forwarding { forwarding = false }
                 return
             }
             pending = nil
@@ -122,7 +119,6 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     /// Gives a request's head to the router; its other parts follow.
     private func forward(_ head: HTTPRequestPart, context: ChannelHandlerContext) {
         withRouter += 1
-        forwarding = true
         context.fireChannelRead(wrapInboundOut(head))
     }
 
@@ -130,10 +126,7 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private func handOver(_ head: HTTPRequest, _ body: ByteBuffer?, ended: Bool = false, context: ChannelHandlerContext) {
         forward(.head(head), context: context)
         if let body, body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }
-        if ended {
-            forwarding = false
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
-        }
+        if ended { context.fireChannelRead(wrapInboundOut(.end(nil))) }
     }
 
     // MARK: Answering

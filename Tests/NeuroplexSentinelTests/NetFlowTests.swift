@@ -104,3 +104,74 @@ struct NetFlowTests {
         #expect(throws: NeuroplexError.self) { try decoder.decode(broken, exporter: "127.0.0.1") }
     }
 }
+
+@Suite("Parsers survive damaged input")
+struct ParserRobustnessTests {
+    /// A small deterministic generator (SplitMix64), so that a failure can be replayed.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Flips, truncates and splices bytes of valid inputs; every outcome must be a result or a thrown error.
+    static func mutations(of seed: [UInt8], count: Int, using generator: inout Generator) -> [[UInt8]] {
+        (0..<count).map { _ in
+            var bytes = seed
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)))
+            case 1:
+                for _ in 0..<Int.random(in: 1...8, using: &generator) where !bytes.isEmpty {
+                    bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            case 2: bytes += (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            default:
+                if bytes.count > 8 {
+                    let at = Int.random(in: 4..<bytes.count, using: &generator)
+                    bytes.insert(contentsOf: [0xFF, 0xFF], at: at)
+                }
+            }
+            return bytes
+        }
+    }
+
+    @Test("20,000 damaged NetFlow/IPFIX packets, event lines and flow CSVs: errors, never a crash")
+    func damaged() throws {
+        var generator = Generator(state: 2026_11_24)
+        var v5 = [UInt8](repeating: 0, count: 24 + 48)
+        v5[1] = 5; v5[3] = 1
+        var v9 = [UInt8]([0, 9, 0, 1, 0, 0, 0, 1, 0x65, 0x53, 0xF1, 0, 0, 0, 0, 1, 0, 0, 0, 1])
+        v9 += [0, 0, 0, 16, 1, 0, 0, 2, 0, 8, 0, 4, 0, 12, 0, 4]  // template 256: two IPv4 addresses
+        v9 += [1, 0, 0, 12, 198, 18, 0, 1, 198, 18, 0, 2]
+        var ipfix = [UInt8]([0, 10, 0, 0, 0x65, 0x53, 0xF1, 0, 0, 0, 0, 1, 0, 0, 0, 1])
+        ipfix += [0, 2, 0, 20, 1, 0, 0, 3, 0x80, 100, 0, 4, 0, 0, 0x72, 0x79, 0, 82, 0xFF, 0xFF]
+        ipfix += [1, 0, 0, 13, 1, 2, 3, 4, 4, 0x65, 0x74, 0x68, 0x30]
+        ipfix[3] = UInt8(ipfix.count)
+        var decoded = 0
+        for seed in [v5, v9, ipfix] {
+            var decoder = NetFlowDecoder()
+            for bytes in Self.mutations(of: seed, count: 5000, using: &generator) {
+                if let flows = try? decoder.decode(bytes, exporter: "127.0.0.1") { decoded += flows.count }
+            }
+        }
+        #expect(decoded > 0)
+        let lines = Array(#"""
+            {"eventid":"cowrie.login.failed","username":"root","src_ip":"198.18.2.88","timestamp":"2026-11-24T01:00:01Z"}
+            <38>1 2026-11-24T01:00:05.000Z victim sshd 812 - [a b="c\"]"] Failed password for root from 198.18.2.99 port 1 ssh2
+            CEF:0|Acme|IDS|2.1|200|Login failed|5|src=198.18.2.66 dpt=22 msg=a\=b\\c
+            """#.utf8)
+        let csv = Array("Src IP,Src Port,Dst IP,Dst Port,Protocol,Timestamp,Flow Duration\n198.18.0.1,1,198.18.0.2,2,6,1700000000,5\n".utf8)
+        for bytes in Self.mutations(of: lines, count: 2500, using: &generator) {
+            _ = EventLogs.parse(String(decoding: bytes, as: UTF8.self))
+        }
+        for bytes in Self.mutations(of: csv, count: 2500, using: &generator) {
+            _ = try? FlowImports.cicFlowMeter(String(decoding: bytes, as: UTF8.self))
+            _ = try? FlowImports.zeek("#fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n" + String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}

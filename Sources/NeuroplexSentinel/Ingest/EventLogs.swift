@@ -98,7 +98,7 @@ public enum EventLogs {
         if rest.hasPrefix("1 ") {
             // RFC 5424
             rest = rest.dropFirst(2)
-            var parts = rest.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false)
+            let parts = rest.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false)
             guard parts.count >= 5 else { throw NeuroplexError.invalid("line", "an RFC 5424 line has a timestamp, host, app, procid and msgid") }
             guard parts[0] == "-" || Timestamps.parse(String(parts[0])) != nil else {
                 throw NeuroplexError.invalid("timestamp", "'\(parts[0])' is not an RFC 3339 timestamp")
@@ -117,7 +117,9 @@ public enum EventLogs {
                 while index < message.endIndex {
                     let character = message[index]
                     if character == "\\" && quoted {
+                        // An escaped character inside a value; a backslash at the very end escapes nothing.
                         index = message.index(after: index)
+                        if index == message.endIndex { break }
                     } else if character == "\"" {
                         quoted.toggle()
                     } else if !quoted && character == "[" {
@@ -135,7 +137,6 @@ public enum EventLogs {
             }
             message = message.drop { $0 == " " }
             if message.hasPrefix("\u{FEFF}") { message = message.dropFirst() }
-            parts.removeAll()
         } else {
             // RFC 3164: "Mmm dd hh:mm:ss host tag: message"
             let fields = rest.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true)

@@ -89,7 +89,7 @@ public final class ModelServing: Sendable {
     let monitor: ServingMonitor
     private let state = Mutex(State())
     /// Deploys, retires and canary steps, one at a time.
-    private let changes = ChangeLock()
+    private let changes = AsyncSerialGate()
     private let shadowsInFlight = Atomic<Int>(0)
     /// What monitoring last alerted about, per model: the drifted features, and whether accuracy was low.
     let alerted = Mutex<[String: (drift: Set<String>, accuracyLow: Bool)]>([:])
@@ -500,41 +500,5 @@ public final class ModelServing: Sendable {
                 return (routing.deployment.modelId, routing.name, routing.deployment, models)
             }
         }.sorted { $0.name < $1.name }
-    }
-}
-
-/// Runs async sections one at a time, in arrival order.
-final class ChangeLock: Sendable {
-    private let state = Mutex<(busy: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await acquire()
-        defer { release() }
-        return try await body()
-    }
-
-    private func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { state -> Bool in
-                if state.busy {
-                    state.waiting.append(continuation)
-                    return false
-                }
-                state.busy = true
-                return true
-            }
-            if now { continuation.resume() }
-        }
-    }
-
-    private func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiting.isEmpty {
-                state.busy = false
-                return nil
-            }
-            return state.waiting.removeFirst()
-        }
-        next?.resume()
     }
 }

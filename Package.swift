@@ -273,7 +273,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NeuroplexSentinelTests",
-            dependencies: ["NeuroplexSentinel", "NeuroplexCore"],
+            dependencies: ["NeuroplexSentinel", "NeuroplexCore", "NeuroplexTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -185,6 +185,7 @@ let package = Package(
                 "NeuroplexClient",
                 "NeuroplexCore",
                 "NeuroplexGateway",
+                "NeuroplexSentinel",
                 "NeuroplexStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -15,4 +15,9 @@ extension APIHandler {
     func getSentinelIncident(_ input: Operations.GetSentinelIncident.Input) async throws -> Operations.GetSentinelIncident.Output { throw Self.servedByFastRoute }
     func patchSentinelIncident(_ input: Operations.PatchSentinelIncident.Input) async throws -> Operations.PatchSentinelIncident.Output { throw Self.servedByFastRoute }
     func getSentinelIncidentReport(_ input: Operations.GetSentinelIncidentReport.Input) async throws -> Operations.GetSentinelIncidentReport.Output { throw Self.servedByFastRoute }
+    func uploadSentinelCapture(_ input: Operations.UploadSentinelCapture.Input) async throws -> Operations.UploadSentinelCapture.Output { throw Self.servedByFastRoute }
+    func listSentinelCaptures(_ input: Operations.ListSentinelCaptures.Input) async throws -> Operations.ListSentinelCaptures.Output { throw Self.servedByFastRoute }
+    func getSentinelCapture(_ input: Operations.GetSentinelCapture.Input) async throws -> Operations.GetSentinelCapture.Output { throw Self.servedByFastRoute }
+    func getSentinelCaptureFlows(_ input: Operations.GetSentinelCaptureFlows.Input) async throws -> Operations.GetSentinelCaptureFlows.Output { throw Self.servedByFastRoute }
+    func listSentinelFlows(_ input: Operations.ListSentinelFlows.Input) async throws -> Operations.ListSentinelFlows.Output { throw Self.servedByFastRoute }
 }

@@ -51,6 +51,7 @@ public struct Platform: Sendable {
     public let training: MLTraining
     public let serving: ModelServing
     public let sentinel: Sentinel
+    public let captures: SentinelCaptures
 
     /// Opens the database, applies the migrations, and loads the engines.
     public static func open(
@@ -81,8 +82,12 @@ public struct Platform: Sendable {
             let serving = ModelServing(
                 training: training, database: administration.database, configuration: servingSettings, clock: clock,
                 logger: logger)
-            try await administration.database.migrate(Sentinel.migrations, logger: logger)
+            try await administration.database.migrate(Sentinel.migrations + SentinelCaptures.migrations, logger: logger)
             let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger)
+            let captures = SentinelCaptures(
+                sentinel: sentinel, database: administration.database, blobs: blobs,
+                maximumUploadBytes: configuration.maxUploadBytes, clock: clock, logger: logger)
+            try await captures.resume()
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -91,7 +96,7 @@ public struct Platform: Sendable {
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
                 blobs: blobs, memory: memory, datasets: datasets, training: training,
-                serving: serving, sentinel: sentinel)
+                serving: serving, sentinel: sentinel, captures: captures)
         } catch {
             await administration.close()
             throw error
@@ -202,7 +207,7 @@ func buildRouter(
     router.middlewares.add(RequestTracingMiddleware())
     // Dataset uploads stream to disk and are bounded by their own limit (`ml.max.upload.bytes`).
     router.middlewares.add(
-        BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes, streamedPaths: ["/ml/datasets/upload"]))
+        BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes, streamedPaths: ["/ml/datasets/upload", "/sentinel/captures"]))
 
     let changeFrames = ChangeFrameCache()
     let watchHub = WatchHub(
@@ -224,7 +229,9 @@ func buildRouter(
             ) { first, _ in first }.merging(
                 MLServingRoutes(serving: platform.serving, training: platform.training, keys: platform.keys).routes
             ) { first, _ in first }.merging(
-                SentinelRoutes(sentinel: platform.sentinel, collectors: collectors, host: platform.configuration.host).routes
+                SentinelRoutes(
+                    sentinel: platform.sentinel, captures: platform.captures, collectors: collectors,
+                    host: platform.configuration.host).routes
             ) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))

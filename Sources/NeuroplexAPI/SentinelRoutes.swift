@@ -8,6 +8,7 @@ import NeuroplexSentinel
 /// (paths, scopes, errors) is declared in openapi.yaml like any other.
 struct SentinelRoutes {
     let sentinel: Sentinel
+    let captures: SentinelCaptures
     let collectors: SentinelCollectors
     /// Where collectors listen unless a source names a host: the server's own address.
     let host: String
@@ -68,6 +69,45 @@ struct SentinelRoutes {
             OpenAPIDocument.route("DELETE", "/sentinel/sources/{id}"): FastRoute { _, context, _ in
                 try await collectors.stop(id: try context.parameters.require("id"))
                 return Response(status: .noContent, headers: [:])
+            },
+            OpenAPIDocument.route("POST", "/sentinel/captures"): FastRoute { request, _, _ in
+                let accepted = ["application/vnd.tcpdump.pcap", "application/octet-stream", "application/x-pcapng", "application/pcap"]
+                if let type = request.headers[.contentType]?.lowercased(), !accepted.contains(where: { type.hasPrefix($0) }) {
+                    throw NeuroplexError(
+                        .unsupportedMediaType, code: .unsupportedMediaType, "send the capture as application/vnd.tcpdump.pcap")
+                }
+                let name = request.uri.queryParameters["name"].map(String.init)
+                let capture = try await captures.upload(request.body.map { ArraySlice($0.readableBytesView) }, name: name)
+                var response = try Self.json(capture, status: .accepted)
+                response.headers[.location] = "/sentinel/captures/\(capture.id)"
+                return response
+            },
+            OpenAPIDocument.route("GET", "/sentinel/captures"): FastRoute { request, _, _ in
+                let page = try await captures.captures(page: try sentinel.alertsPage(request))
+                return try Self.json(MLTrainingRoutes.Listing(data: page.items, nextCursor: page.nextCursor))
+            },
+            OpenAPIDocument.route("GET", "/sentinel/captures/{id}"): FastRoute { _, context, _ in
+                try Self.json(try await captures.capture(id: try context.parameters.require("id")))
+            },
+            OpenAPIDocument.route("GET", "/sentinel/captures/{id}/flows.csv"): FastRoute { _, context, _ in
+                let url = try await captures.flowsFile(id: try context.parameters.require("id"))
+                return Response(
+                    status: .ok, headers: [.contentType: "text/csv; charset=utf-8"],
+                    body: ResponseBody { writer in
+                        let handle = try FileHandle(forReadingFrom: url)
+                        defer { try? handle.close() }
+                        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                            try await writer.write(ByteBuffer(bytes: chunk))
+                        }
+                        try await writer.finish(nil)
+                    })
+            },
+            OpenAPIDocument.route("GET", "/sentinel/flows"): FastRoute { request, _, _ in
+                guard let captureId = request.uri.queryParameters["captureId"].map(String.init), !captureId.isEmpty else {
+                    throw NeuroplexError.invalid("captureId", "captureId is required: the capture whose flows to list", kind: .badRequest)
+                }
+                let page = try await captures.flows(captureId: captureId, page: try sentinel.alertsPage(request))
+                return try Self.json(MLTrainingRoutes.Listing(data: page.items, nextCursor: page.nextCursor))
             },
             OpenAPIDocument.route("GET", "/sentinel/alerts"): FastRoute { request, _, _ in
                 let query = request.uri.queryParameters

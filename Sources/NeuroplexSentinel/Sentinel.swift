@@ -178,16 +178,23 @@ public final class Sentinel: Sendable {
     /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules and fresh host
     /// baselines, in capture time; stores and returns the alerts.
     public func analyse(flows: [FlowObservation]) async throws -> [Alert] {
-        var engine = RuleEngine(rules: live.withLock { $0.rules.map(\.rule) })
-        var baselines = HostBaselines()
-        var alerts = flows.sorted { ($0.start, $0.id) < ($1.start, $1.id) }.flatMap { engine.observe($0) + baselines.observe($0) }
-        alerts += baselines.finish()
+        let alerts = Self.detect(flows: flows, rules: live.withLock { $0.rules.map(\.rule) })
         try await record(alerts)
         return Self.latest(alerts)
     }
 
+    /// Runs flows through a fresh rule engine and fresh host baselines, in capture time: the raises and updates of
+    /// alerts in order (``latest(_:)`` keeps each alert's last state). Stores nothing.
+    public static func detect(flows: [FlowObservation], rules: [DetectionRule] = DetectionRule.defaults) -> [Alert] {
+        var engine = RuleEngine(rules: rules)
+        var baselines = HostBaselines()
+        var alerts = flows.sorted { ($0.start, $0.id) < ($1.start, $1.id) }.flatMap { engine.observe($0) + baselines.observe($0) }
+        alerts += baselines.finish()
+        return alerts
+    }
+
     /// The last state of each alert of a sequence of raises and updates.
-    static func latest(_ alerts: [Alert]) -> [Alert] {
+    public static func latest(_ alerts: [Alert]) -> [Alert] {
         var order: [String] = []
         var byID: [String: Alert] = [:]
         for alert in alerts {

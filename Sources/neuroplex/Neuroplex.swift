@@ -13,7 +13,7 @@ struct Neuroplex: AsyncParsableCommand {
         commandName: "neuroplex",
         abstract: "Neuroplex: memory, ML, Sentinel, Vision and a secure gateway in one self-hosted server.",
         version: NeuroplexVersion.current,
-        subcommands: [Serve.self, Keys.self, Health.self, Version.self])
+        subcommands: [Serve.self, Keys.self, SentinelCommand.self, Health.self, Version.self])
 }
 
 /// Where the platform's state is; shared by `serve` and the operator commands.

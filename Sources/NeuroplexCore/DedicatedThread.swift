@@ -4,27 +4,27 @@ import Glibc
 #endif
 import Synchronization
 
-/// Runs long, blocking work (a native training loop) on a thread of its own instead of one of the few threads of
-/// Swift's cooperative pool, which serve every request of the process.
+/// Runs long, blocking work (a native training loop, reading a packet capture) on a thread of its own instead of one
+/// of the few threads of Swift's cooperative pool, which serve every request of the process.
 ///
 /// XGBoost's OpenMP keeps a team of threads per calling thread: a loop that hops between pool threads (after each
 /// `await`) makes it build and wake new teams, and on a two-core machine a 100-round digits fit spent most of its
 /// time switching threads (0.8 s against 0.15 s for the same fit from Python). One thread for the whole loop keeps
 /// one team warm, and the pool free.
-enum DedicatedThread {
+public enum DedicatedThread {
     /// Set when the awaiting task is cancelled; the work checks it between steps.
-    final class Cancellation: Sendable {
+    public final class Cancellation: Sendable {
         private let flag = Atomic<Bool>(false)
-        var isCancelled: Bool { flag.load(ordering: .relaxed) }
-        func cancel() { flag.store(true, ordering: .relaxed) }
-        func check() throws { if isCancelled { throw CancellationError() } }
+        public var isCancelled: Bool { flag.load(ordering: .relaxed) }
+        public func cancel() { flag.store(true, ordering: .relaxed) }
+        public func check() throws { if isCancelled { throw CancellationError() } }
     }
 
     /// Runs `work` on a new thread named `name` and returns its result; cancelling the calling task sets the
     /// `Cancellation` the work receives.
     /// - Parameter background: run at a lower scheduling priority (nice 10), so that the threads serving requests
     ///   keep the CPU while it works (loading a model to deploy it).
-    static func run<T: Sendable>(
+    public static func run<T: Sendable>(
         _ name: String, background: Bool = false, _ work: @escaping @Sendable (Cancellation) throws -> T
     ) async throws -> T {
         let cancellation = Cancellation()

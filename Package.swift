@@ -221,6 +221,13 @@ let package = Package(
             path: "Benchmarks/TextTrace",
             swiftSettings: strict
         ),
+        // Sentinel's packet path against tshark: bench/sentinel.sh.
+        .executableTarget(
+            name: "sentinel-bench",
+            dependencies: ["NeuroplexSentinel"],
+            path: "Benchmarks/SentinelBench",
+            swiftSettings: strict
+        ),
         // The native tree-ensemble evaluator against XGBoost's predictor: bench/tree-eval.sh.
         .executableTarget(
             name: "tree-eval-bench",

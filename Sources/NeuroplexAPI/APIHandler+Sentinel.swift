@@ -20,4 +20,5 @@ extension APIHandler {
     func getSentinelCapture(_ input: Operations.GetSentinelCapture.Input) async throws -> Operations.GetSentinelCapture.Output { throw Self.servedByFastRoute }
     func getSentinelCaptureFlows(_ input: Operations.GetSentinelCaptureFlows.Input) async throws -> Operations.GetSentinelCaptureFlows.Output { throw Self.servedByFastRoute }
     func listSentinelFlows(_ input: Operations.ListSentinelFlows.Input) async throws -> Operations.ListSentinelFlows.Output { throw Self.servedByFastRoute }
+    func createSentinelDataset(_ input: Operations.CreateSentinelDataset.Input) async throws -> Operations.CreateSentinelDataset.Output { throw Self.servedByFastRoute }
 }

@@ -86,7 +86,8 @@ public struct Platform: Sendable {
             let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger)
             let captures = SentinelCaptures(
                 sentinel: sentinel, database: administration.database, blobs: blobs,
-                maximumUploadBytes: configuration.maxUploadBytes, clock: clock, logger: logger)
+                maximumUploadBytes: configuration.maxUploadBytes,
+                scorer: { try await ServingFlowScorer.resolve($0, serving: serving) }, clock: clock, logger: logger)
             try await captures.resume()
             let memory = try await Memory(
                 configuration: .init(
@@ -230,8 +231,8 @@ func buildRouter(
                 MLServingRoutes(serving: platform.serving, training: platform.training, keys: platform.keys).routes
             ) { first, _ in first }.merging(
                 SentinelRoutes(
-                    sentinel: platform.sentinel, captures: platform.captures, collectors: collectors,
-                    host: platform.configuration.host).routes
+                    sentinel: platform.sentinel, captures: platform.captures, datasets: platform.datasets, collectors: collectors,
+                    host: platform.configuration.host, defaultModel: platform.configuration.sentinelModel).routes
             ) { first, _ in first },
             causal: CausalTokens(memory: platform.memory)),
         configuration: .init(dateTranscoder: RFC3339DateTranscoder(), jsonEncodingOptions: [.sortedKeys]))

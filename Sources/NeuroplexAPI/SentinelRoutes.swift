@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NeuroplexCore
+import NeuroplexML
 import NeuroplexSentinel
 
 /// Sentinel's rules, events, alerts and incidents as hand-written routes (see ``RouterTransport``); their contract
@@ -9,9 +10,12 @@ import NeuroplexSentinel
 struct SentinelRoutes {
     let sentinel: Sentinel
     let captures: SentinelCaptures
+    let datasets: Datasets
     let collectors: SentinelCollectors
     /// Where collectors listen unless a source names a host: the server's own address.
     let host: String
+    /// The model that scores uploaded captures' flows unless the upload names one (`sentinel.model`).
+    var defaultModel: String? = nil
 
     /// Encodes with the engine's own names; times stay Unix seconds, as in the flow records.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -76,8 +80,11 @@ struct SentinelRoutes {
                     throw NeuroplexError(
                         .unsupportedMediaType, code: .unsupportedMediaType, "send the capture as application/vnd.tcpdump.pcap")
                 }
-                let name = request.uri.queryParameters["name"].map(String.init)
-                let capture = try await captures.upload(request.body.map { ArraySlice($0.readableBytesView) }, name: name)
+                let query = request.uri.queryParameters
+                let model = query["model"].map(String.init) ?? defaultModel
+                let capture = try await captures.upload(
+                    request.body.map { ArraySlice($0.readableBytesView) }, name: query["name"].map(String.init),
+                    model: model?.isEmpty == true ? nil : model)
                 var response = try Self.json(capture, status: .accepted)
                 response.headers[.location] = "/sentinel/captures/\(capture.id)"
                 return response
@@ -108,6 +115,43 @@ struct SentinelRoutes {
                 }
                 let page = try await captures.flows(captureId: captureId, page: try sentinel.alertsPage(request))
                 return try Self.json(MLTrainingRoutes.Listing(data: page.items, nextCursor: page.nextCursor))
+            },
+            OpenAPIDocument.route("POST", "/sentinel/datasets"): FastRoute { request, context, _ in
+                struct Body: Decodable {
+                    var name: String?
+                    var captureIds: [String]?
+                    var manifest: [SentinelCaptures.LabelEntry]?
+                    var defaultLabel: String?
+                }
+                struct Created: Encodable {
+                    var datasetId: String
+                    var name: String
+                    var rows: Int
+                    var label: String
+                    var labels: [String: Int]
+                    var created: Bool
+                }
+                let body = try await MLTrainingRoutes.body(Body.self, request, context)
+                guard let captureIds = body.captureIds else {
+                    throw NeuroplexError.invalid("captureIds", "captureIds is required: the analysed captures to take flows from", kind: .badRequest)
+                }
+                let (csv, counts) = try await captures.labelledFlows(
+                    captureIds: captureIds, manifest: body.manifest ?? [], defaultLabel: body.defaultLabel ?? "benign")
+                let chunks = AsyncStream<ArraySlice<UInt8>> { continuation in
+                    var start = 0
+                    while start < csv.count {
+                        continuation.yield(csv[start..<min(csv.count, start + (1 << 20))])
+                        start += 1 << 20
+                    }
+                    continuation.finish()
+                }
+                let upload = try await datasets.upload(
+                    chunks, name: body.name ?? "sentinel flows of \(captureIds.joined(separator: ", "))", label: "Label", format: .csv)
+                return try Self.json(
+                    Created(
+                        datasetId: upload.dataset.id, name: upload.dataset.name, rows: upload.dataset.rows, label: "Label",
+                        labels: counts, created: upload.created),
+                    status: upload.created ? .created : .ok)
             },
             OpenAPIDocument.route("GET", "/sentinel/alerts"): FastRoute { request, _, _ in
                 let query = request.uri.queryParameters

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// When a memory write is acknowledged (`memory.durability`): `sync` (default) once it is on disk, so it
     /// survives `kill -9` and power loss; `async` at once, trading the last few milliseconds for speed.
     public var memoryDurability: String = "sync"
+    /// The deployed model (name or id) that scores uploaded captures' flows unless an upload names one
+    /// (`sentinel.model`, env NEUROPLEX_SENTINEL_MODEL); none by default: the rules and baselines alone.
+    public var sentinelModel: String?
     /// How far (in bytes of SSE) a live watch may fall behind its pattern's feed before it ends with
     /// `watcher_lagged` (`memory.watch.lag.bytes`; default 8 MiB).
     public var memoryWatchLagBytes: Int = 8 * 1024 * 1024
@@ -90,6 +93,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.maxBodyBytes = try Self.int(reader, "http.max.body.bytes") ?? defaults.maxBodyBytes
         self.maxUploadBytes = Int64(try Self.int(reader, "ml.max.upload.bytes") ?? Int(defaults.maxUploadBytes))
         self.memoryDurability = reader.string(forKey: "memory.durability", default: defaults.memoryDurability).lowercased()
+        self.sentinelModel = reader.string(forKey: "sentinel.model").flatMap { $0.isEmpty ? nil : $0 }
         self.memoryWatchLagBytes = try Self.int(reader, "memory.watch.lag.bytes") ?? defaults.memoryWatchLagBytes
         self.mlWorkers = try Self.int(reader, "ml.workers") ?? defaults.mlWorkers
         self.mlOrphanedJobs = reader.string(forKey: "ml.jobs.orphaned", default: defaults.mlOrphanedJobs).lowercased()

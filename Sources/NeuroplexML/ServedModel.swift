@@ -494,3 +494,47 @@ extension ServedModel {
         })
     }
 }
+
+extension ServedModel {
+    /// Where each of this version's input columns is in a caller's rows of numbers (an index, or -1 when the caller
+    /// has no such column: it is filled as missing).
+    public struct NumericLayout: Sendable {
+        let sources: [Int]
+        let stride: Int
+        /// This version's inputs that the caller's columns lack.
+        public let missing: [String]
+    }
+
+    /// Maps `columns` (the names of the caller's values, in row order) onto this version's inputs.
+    public func layout(for columns: [String]) -> NumericLayout {
+        let position = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let sources = inputs.map { position[$0.name] ?? -1 }
+        return NumericLayout(
+            sources: sources, stride: columns.count, missing: zip(inputs, sources).filter { $1 < 0 }.map(\.0.name))
+    }
+
+    /// Predicts `count` rows of numbers laid out as `layout` says (row-major, `columns.count` values a row), through
+    /// the version's preprocessing: the path for callers that already hold numeric features (Sentinel's flows).
+    /// - Returns: the predictions, and the preprocessed rows (for ``explain(preprocessed:rows:outputs:)``).
+    public func predict(numeric values: [Double], count: Int, layout: NumericLayout) throws -> (outputs: [PredictionOutput], preprocessed: [Double]) {
+        var rows = [Double](repeating: 0, count: count * width)
+        var raw = [Double](repeating: 0, count: inputs.count)
+        for r in 0..<count {
+            let base = r * layout.stride
+            for (index, source) in layout.sources.enumerated() {
+                let value: JSONScanner.Scalar = source >= 0 ? .number(values[base + source]) : .null
+                try write(index, value, row: &rows, at: r * width, raw: &raw, rawAt: 0)
+            }
+        }
+        return (try outputs(rows: rows, count: count), rows)
+    }
+
+    /// Explains some of the rows that ``predict(numeric:count:layout:)`` preprocessed (by index).
+    public func explain(preprocessed: [Double], rows: [Int], outputs: [PredictionOutput]) throws -> [Explanation] {
+        guard !rows.isEmpty else { return [] }
+        var picked: [Double] = []
+        picked.reserveCapacity(rows.count * width)
+        for r in rows { picked += preprocessed[r * width..<(r + 1) * width] }
+        return try explain(rows: picked, count: rows.count, outputs: rows.map { outputs[$0] })
+    }
+}

@@ -176,9 +176,9 @@ public final class Sentinel: Sendable {
     }
 
     /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules and fresh host
-    /// baselines, in capture time; stores and returns the alerts.
-    public func analyse(flows: [FlowObservation]) async throws -> [Alert] {
-        let alerts = Self.detect(flows: flows, rules: live.withLock { $0.rules.map(\.rule) })
+    /// baselines, in capture time; stores and returns their alerts and `modelAlerts` (a model's, on the same flows).
+    public func analyse(flows: [FlowObservation], modelAlerts: [Alert] = []) async throws -> [Alert] {
+        let alerts = Self.detect(flows: flows, rules: live.withLock { $0.rules.map(\.rule) }) + modelAlerts
         try await record(alerts)
         return Self.latest(alerts)
     }

@@ -35,6 +35,11 @@ public final class SentinelCaptures: Sendable {
         public var packetsWithoutFlow: Int
         public var flows: Int64
         public var alerts: Int
+        /// The model that scores the flows (its name), and the version that did.
+        public var model: String?
+        public var modelVersion: Int?
+        /// Flows the model scored as an attack.
+        public var flowsScoredAsAttack: Int?
         public var progress: Progress
         /// Where the capture stops being readable, when it does: it was analysed up to there.
         public var damaged: CaptureDamage?
@@ -70,6 +75,8 @@ public final class SentinelCaptures: Sendable {
     let clock: any WallClock
     let logger: Logger
     let maximumUploadBytes: Int64
+    /// Finds the deployed model of a name, for scoring; nil when no ML platform is wired in.
+    let scorer: (@Sendable (String) async throws -> any FlowScorer)?
     /// Analyses run one at a time.
     private let worker = AsyncSerialGate()
     /// Bytes read so far by the analysis in progress, by capture id.
@@ -86,9 +93,11 @@ public final class SentinelCaptures: Sendable {
     ]
 
     public init(
-        sentinel: Sentinel, database: Database, blobs: BlobStore, maximumUploadBytes: Int64, clock: any WallClock = SystemWallClock(),
+        sentinel: Sentinel, database: Database, blobs: BlobStore, maximumUploadBytes: Int64,
+        scorer: (@Sendable (String) async throws -> any FlowScorer)? = nil, clock: any WallClock = SystemWallClock(),
         logger: Logger
     ) {
+        self.scorer = scorer
         self.sentinel = sentinel
         self.database = database
         self.blobs = blobs
@@ -108,12 +117,16 @@ public final class SentinelCaptures: Sendable {
         }
     }
 
-    /// Stores a capture read from `body` and queues its analysis.
+    /// Stores a capture read from `body` and queues its analysis; `model` names a deployed model to score its flows.
     /// - Throws: `invalid_capture` (400) when the first bytes are not a pcap or pcapng file's (nothing is stored);
-    ///   `payload_too_large` past the upload limit.
-    public func upload<Body: AsyncSequence>(_ body: Body, name: String?) async throws -> Capture
+    ///   `payload_too_large` past the upload limit; the ML platform's error for a model that is not deployed.
+    public func upload<Body: AsyncSequence>(_ body: Body, name: String?, model: String? = nil) async throws -> Capture
     where Body.Element == ArraySlice<UInt8> {
         if let name, name.count > 200 { throw NeuroplexError.invalid("name", "name is at most 200 characters") }
+        if let model {
+            guard let scorer else { throw NeuroplexError.invalid("model", "this server scores no flows with models") }
+            _ = try await scorer(model)
+        }
         let writer = try blobs.makeWriter()
         var format: CaptureReader.Format?
         var head: [UInt8] = []
@@ -144,7 +157,7 @@ public final class SentinelCaptures: Sendable {
             let capture = Capture(
                 id: Identifier.make(prefix: "cap", at: now), jobId: Identifier.make(prefix: "job", at: now), name: name,
                 status: .queued, digest: digest, size: size, format: format?.rawValue, packets: 0, bytes: 0,
-                packetsWithoutFlow: 0, flows: 0, alerts: 0, progress: Progress(current: 0, total: size, unit: "bytes"),
+                packetsWithoutFlow: 0, flows: 0, alerts: 0, model: model, progress: Progress(current: 0, total: size, unit: "bytes"),
                 createdAt: Timestamp.truncated(now))
             try await database.sql.insert(into: "sentinel_captures").columns("id", "status", "document")
                 .values(SQLBind(capture.id), SQLBind(capture.status.rawValue), SQLBind(try Sentinel.json(capture))).run()
@@ -248,6 +261,86 @@ public final class SentinelCaptures: Sendable {
             timestamp: String(fields[6]), features: features, label: fields[columns.count - 1].isEmpty ? nil : String(fields[columns.count - 1]))
     }
 
+    // MARK: Labelled datasets
+
+    /// One labelled stretch of a capture, as the lab's manifests write them: flows between `attacker` and `victim`
+    /// (either way) that start within [`start`, `end`] (Unix seconds), on `port` when one is given, are `label`.
+    public struct LabelEntry: Codable, Sendable, Equatable {
+        public var start: Double
+        public var end: Double
+        public var attacker: String
+        public var victim: String
+        public var port: Int?
+        public var label: String
+
+        public init(start: Double, end: Double, attacker: String, victim: String, port: Int? = nil, label: String) {
+            (self.start, self.end, self.attacker, self.victim, self.port, self.label) = (start, end, attacker, victim, port, label)
+        }
+
+        func matches(_ flow: FlowRecord, start: Double) -> Bool {
+            let hosts = (flow.source.description, flow.destination.description)
+            guard hosts == (attacker, victim) || hosts == (victim, attacker), self.start <= start, start <= end else { return false }
+            guard let port else { return true }
+            return Int(flow.destinationPort) == port || Int(flow.sourcePort) == port
+        }
+    }
+
+    /// The flows of analysed captures as a CSV for an ML dataset: the flow features (``FlowRecord/featureNames``;
+    /// no addresses, source ports or times) and `Label` from `manifest` (`defaultLabel` where no entry matches).
+    /// - Throws: `not_found` for an unknown capture; `capture_not_ready` for one not analysed yet;
+    ///   `validation_failed` for a bad manifest entry.
+    public func labelledFlows(captureIds: [String], manifest: [LabelEntry], defaultLabel: String) async throws
+        -> (csv: [UInt8], counts: [String: Int])
+    {
+        guard !captureIds.isEmpty else { throw NeuroplexError.invalid("captureIds", "name at least one capture", kind: .badRequest) }
+        for (index, entry) in manifest.enumerated() {
+            guard entry.start <= entry.end, IPAddress(entry.attacker) != nil, IPAddress(entry.victim) != nil, !entry.label.isEmpty else {
+                throw NeuroplexError.invalid(
+                    "manifest[\(index)]", "an entry needs start <= end, attacker and victim addresses and a label")
+            }
+        }
+        guard !defaultLabel.isEmpty, !defaultLabel.contains(","), manifest.allSatisfy({ !$0.label.contains(",") }) else {
+            throw NeuroplexError.invalid("manifest", "labels are non-empty and contain no commas")
+        }
+        // Addresses as the meter writes them (the manifest may spell IPv6 differently).
+        let entries = manifest.map { entry -> LabelEntry in
+            var entry = entry
+            entry.attacker = IPAddress(entry.attacker)!.description
+            entry.victim = IPAddress(entry.victim)!.description
+            return entry
+        }
+        var paths: [String] = []
+        for id in captureIds {
+            let capture = try await capture(id: id)
+            guard capture.status == .succeeded else {
+                throw NeuroplexError(.conflict, code: .captureNotReady, "capture '\(id)' is \(capture.status.rawValue), not analysed")
+            }
+            paths.append(try blobs.url(for: capture.digest).path)
+        }
+        let files = paths
+        return try await DedicatedThread.run("sentinel-dataset", background: true) { _ in
+            var csv = Array((FlowRecord.featureNames + ["Label"]).joined(separator: ",").utf8)
+            csv.append(UInt8(ascii: "\n"))
+            var counts: [String: Int] = [:]
+            var features: [Double] = []
+            for path in files {
+                _ = try CaptureFlows.read(path: path) { flow in
+                    let start = Double(flow.start) / 1_000_000
+                    let label = entries.first { $0.matches(flow, start: start) }?.label ?? defaultLabel
+                    counts[label, default: 0] += 1
+                    flow.features(into: &features)
+                    for value in features {
+                        FlowCSVWriter.number(value, &csv)
+                        csv.append(UInt8(ascii: ","))
+                    }
+                    csv.append(contentsOf: label.utf8)
+                    csv.append(UInt8(ascii: "\n"))
+                }
+            }
+            return (csv, counts)
+        }
+    }
+
     // MARK: Analysis
 
     private func schedule(_ id: String) {
@@ -275,27 +368,36 @@ public final class SentinelCaptures: Sendable {
         defer { running.withLock { _ = $0.removeValue(forKey: id) } }
         do {
             let path = try blobs.url(for: capture.digest).path
-            let (summary, flowsDigest, observations) = try await DedicatedThread.run("sentinel-capture", background: true) { _ in
+            var flowScorer: (any FlowScorer)?
+            if let model = capture.model {
+                guard let scorer else { throw NeuroplexError.invalid("model", "this server scores no flows with models") }
+                flowScorer = try await scorer(model)
+            }
+            let chosenScorer = flowScorer
+            let (summary, flowsDigest, observations, modelAlerts) = try await DedicatedThread.run("sentinel-capture", background: true) { _ in
                 let output = try self.blobs.makeWriter()
-                var csv = Array(FlowCSVWriter.header.utf8)
-                var writer = FlowCSVWriter()
-                var observations: [FlowObservation] = []
-                var row = 0
+                var pipeline = FlowPipeline(scorer: chosenScorer, id: { "\(id):\($0)" })
                 var failure: (any Error)?
                 let summary = try CaptureFlows.read(path: path, progress: { read in self.running.withLock { $0[id] = Int64(read) } }) { flow in
-                    row += 1
-                    writer.append(flow, to: &csv)
-                    observations.append(flow.observation(id: "\(id):\(row)"))
-                    if csv.count >= 1 << 20, failure == nil {
-                        do { try output.write(csv[...]) } catch { failure = error }
-                        csv.removeAll(keepingCapacity: true)
+                    guard failure == nil else { return }
+                    do {
+                        try pipeline.add(flow)
+                        if pipeline.csv.count >= 1 << 20 {
+                            try output.write(pipeline.csv[...])
+                            pipeline.csv.removeAll(keepingCapacity: true)
+                        }
+                    } catch {
+                        failure = error
                     }
                 }
                 if let failure { throw failure }
-                try output.write(csv[...])
-                return (summary, try output.commit().digest, observations)
+                try pipeline.finish()
+                try output.write(pipeline.csv[...])
+                return (summary, try output.commit().digest, pipeline.observations, pipeline.modelAlerts)
             }
-            let alerts = try await sentinel.analyse(flows: observations)
+            let alerts = try await sentinel.analyse(flows: observations, modelAlerts: modelAlerts?.alerts ?? [])
+            capture.modelVersion = modelAlerts?.modelVersion
+            capture.flowsScoredAsAttack = modelAlerts.map { $0.alerts.reduce(0) { $0 + $1.count } }
             capture.status = .succeeded
             capture.format = summary.format
             capture.packets = summary.packets

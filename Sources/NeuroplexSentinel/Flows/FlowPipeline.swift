@@ -1,0 +1,46 @@
+/// What happens to each flow of a capture: its CSV row, its observation for the rules, and (with a model) its
+/// score, in batches. Flows are numbered by their row in the CSV (from 1); `id` names a row in evidence.
+public struct FlowPipeline {
+    /// Flows scored per call to the model.
+    public static let batchSize = 2048
+
+    public var csv: [UInt8] = Array(FlowCSVWriter.header.utf8)
+    public private(set) var observations: [FlowObservation] = []
+    public private(set) var modelAlerts: ModelAlerts?
+    private let scorer: (any FlowScorer)?
+    private let id: (Int) -> String
+    private var writer = FlowCSVWriter()
+    private var features: [Double] = []
+    private var batch: [Double] = []
+    private var batchStart = 0
+
+    public init(scorer: (any FlowScorer)?, id: @escaping (Int) -> String) {
+        self.scorer = scorer
+        self.id = id
+        modelAlerts = scorer.map { ModelAlerts(model: $0.model, modelVersion: $0.modelVersion) }
+        batch.reserveCapacity(Self.batchSize * FlowRecord.featureNames.count)
+    }
+
+    public mutating func add(_ flow: FlowRecord) throws {
+        writer.append(flow, to: &csv)
+        observations.append(flow.observation(id: id(observations.count + 1)))
+        guard scorer != nil else { return }
+        flow.features(into: &features)
+        batch += features
+        if batch.count >= Self.batchSize * features.count { try score() }
+    }
+
+    /// Scores the flows still waiting for the model.
+    public mutating func finish() throws {
+        try score()
+    }
+
+    private mutating func score() throws {
+        guard let scorer, !batch.isEmpty else { return }
+        let count = observations.count - batchStart
+        let scores = try scorer.score(features: batch, count: count)
+        for (offset, score) in scores.enumerated() { modelAlerts?.add(observations[batchStart + offset], score) }
+        batchStart = observations.count
+        batch.removeAll(keepingCapacity: true)
+    }
+}

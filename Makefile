@@ -6,7 +6,7 @@ CONFIG ?= debug
 DATA_DIR ?=
 PORT ?=
 # Acceptance checks of the resolved issues, run against a real server by `make test` when ../shared is present.
-ACCEPTANCE ?= foundation memory ml_lifecycle ml_serving
+ACCEPTANCE ?= foundation memory ml_lifecycle ml_serving sentinel
 
 .PHONY: run build test unit-test acceptance bootstrap bench clean
 

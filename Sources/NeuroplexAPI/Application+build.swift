@@ -83,7 +83,16 @@ public struct Platform: Sendable {
                 training: training, database: administration.database, configuration: servingSettings, clock: clock,
                 logger: logger)
             try await administration.database.migrate(Sentinel.migrations + SentinelCaptures.migrations, logger: logger)
-            let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger)
+            let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger) { alert, verdict in
+                // A true positive confirms the model's class; a false positive says the flows were benign.
+                guard let model = alert.evidence.model, let version = alert.evidence.modelVersion,
+                    let predicted = alert.evidence.predicted
+                else { return }
+                let benign = serving.classes(model: model)?.first(where: FlowLabels.isBenign) ?? "benign"
+                try await serving.recordOutcome(
+                    model: model, version: version, predicted: predicted,
+                    actual: verdict == .truePositive ? predicted : benign, reference: alert.id)
+            }
             let captures = SentinelCaptures(
                 sentinel: sentinel, database: administration.database, blobs: blobs,
                 maximumUploadBytes: configuration.maxUploadBytes,

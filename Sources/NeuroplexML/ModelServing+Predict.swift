@@ -395,3 +395,32 @@ extension ModelServing {
         ])
     }
 }
+
+extension ModelServing {
+    /// Records the true outcome of a prediction made outside `/ml/predict` (Sentinel scoring a capture's flows): an
+    /// analyst's verdict on an alert becomes feedback on the version that raised it, for live accuracy and the
+    /// retraining triggers. `reference` is the alert's `id`, kept as the feedback's prediction id (a later verdict on
+    /// it replaces the earlier one).
+    /// - Throws: 404 when the model does not exist; 422 `unknown_class` for a class it does not know.
+    public func recordOutcome(model: String, version: Int, predicted: String, actual: String, reference: String) async throws {
+        var found = try? await registry.get(id: model)
+        if found == nil { found = try? await registry.find(name: model) }
+        guard let found else { throw NeuroplexError.notFound("model", id: model) }
+        let record = ServingMonitor.PredictionRecord(modelId: found.id, version: version, predicted: predicted)
+        let now = clock.now()
+        let at = Timestamp.string(now)
+        try await database.transaction { sql in
+            try await sql.delete(from: "ml_feedback").where("prediction_id", .equal, reference).run()
+            try await sql.insert(into: "ml_feedback")
+                .columns("prediction_id", "model_id", "version", "predicted", "actual", "created_at")
+                .values(SQLBind(reference), SQLBind(found.id), SQLBind(version), SQLBind(predicted), SQLBind(actual), SQLBind(at))
+                .run()
+        }
+        monitor.recordFeedback(record, actual: actual, at: now)
+    }
+
+    /// The classes of the version of `model` that serves now, if it is deployed.
+    public func classes(model: String) -> [String]? {
+        served().first { $0.name == model || $0.modelId == model }?.models.first?.classes
+    }
+}

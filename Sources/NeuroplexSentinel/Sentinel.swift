@@ -52,6 +52,8 @@ public final class Sentinel: Sendable {
     private let live: Mutex<Live>
     /// One write of alerts and incidents at a time, so that their rows follow the engine's order.
     private let writer = AsyncSerialGate()
+    /// Where an analyst's verdict on a model's alert goes (the ML platform's feedback), when one is wired in.
+    let verdicts: (@Sendable (Alert, Feedback.Verdict) async throws -> Void)?
 
     public static let migrations: [Migration] = [
         Migration("sentinel-0001") { sql in
@@ -75,7 +77,13 @@ public final class Sentinel: Sendable {
     ]
 
     /// Loads the stored rules and the incidents still open.
-    public init(database: Database, clock: any WallClock = SystemWallClock(), logger: Logger) async throws {
+    /// - Parameter verdicts: receives analysts' verdicts on alerts a model raised, so that its accuracy tracking and
+    ///   retraining triggers see them.
+    public init(
+        database: Database, clock: any WallClock = SystemWallClock(), logger: Logger,
+        verdicts: (@Sendable (Alert, Feedback.Verdict) async throws -> Void)? = nil
+    ) async throws {
+        self.verdicts = verdicts
         self.database = database
         self.clock = clock
         self.logger = logger
@@ -277,6 +285,16 @@ public final class Sentinel: Sendable {
             stored.feedback = Feedback(verdict: verdict, note: note, at: Timestamp.truncated(clock.now()))
             try await database.sql.update("sentinel_alerts").set("document", to: SQLBind(try Self.json(stored)))
                 .where("id", .equal, alertId).run()
+            if stored.alert.evidence.model != nil, let verdicts {
+                do {
+                    try await verdicts(stored.alert, verdict)
+                } catch {
+                    // The verdict is kept; the model may have been deleted since it raised the alert.
+                    logger.warning(
+                        "a verdict on a model's alert did not reach the model's feedback",
+                        metadata: ["alert": "\(alertId)", "error": "\(error)"])
+                }
+            }
             return stored
         }
     }

@@ -164,6 +164,14 @@ struct SentinelCaptureAPITests {
             #expect(evidence["modelVersion"] as? Int == 1 && (evidence["score"] as? Double ?? 0) > 0.5)
             #expect((evidence["topFeatures"] as? [[String: Any]])?.isEmpty == false)
             #expect(!alerts.contains { ($0["alert"] as? [String: Any])?["source"] as? String == "198.18.0.10" })
+            #expect(evidence["predicted"] as? String == "portscan")
+
+            // An analyst's verdict reaches the model's live accuracy: a false positive means the flows were benign.
+            let alertID = try #require(alert["id"] as? String)
+            let verdict = try await client.send(.post, "/sentinel/alerts/\(alertID)/feedback", key: admin, json: #"{"verdict":"false_positive"}"#)
+            #expect(verdict.status == .ok, "\(verdict.text)")
+            let metrics = try await client.send(.get, "/ml/metrics?model=flows", key: admin)
+            #expect(metrics.text.contains(#""feedback":{"accuracy":0"#) && metrics.text.contains(#""count":1"#), "\(metrics.text)")
         }
     }
 }

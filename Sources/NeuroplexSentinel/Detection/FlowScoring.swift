@@ -92,7 +92,7 @@ public struct ModelAlerts: Sendable {
             destination: flow.destination, destinationPort: flow.destinationPort, firstSeen: flow.start, lastSeen: flow.end,
             count: 1,
             evidence: Alert.Evidence(
-                flowIds: [flow.id], model: model, modelVersion: modelVersion, score: score.confidence,
+                flowIds: [flow.id], model: model, modelVersion: modelVersion, predicted: score.label, score: score.confidence,
                 topFeatures: score.topFeatures))
         open[key] = Open(alert: alert, ports: [flow.destinationPort])
     }

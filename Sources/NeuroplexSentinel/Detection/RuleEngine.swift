@@ -15,6 +15,8 @@ public struct Alert: Codable, Sendable, Equatable, Identifiable {
         /// From a model: which version scored, how sure it was, and the features that pushed most.
         public var model: String?
         public var modelVersion: Int?
+        /// The class the model predicted (for a model's alert).
+        public var predicted: String?
         public var score: Double?
         public var topFeatures: [FeatureContribution]?
 

@@ -91,6 +91,12 @@ let package = Package(
             path: "Sources/CXGBoost",
             providers: [.apt(["libxgboost-dev"])]
         ),
+        // libpcap from the system library (Debian libpcap-dev), for Sentinel's live capture.
+        .systemLibrary(
+            name: "CPcap",
+            path: "Sources/CPcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
         // The ML engine: datasets (streamed upload, schema inference, statistics), preprocessing, learners, the
         // training-job queue, the model registry and validation.
         .target(
@@ -108,6 +114,7 @@ let package = Package(
         .target(
             name: "NeuroplexSentinel",
             dependencies: [
+                "CPcap",
                 "NeuroplexCore",
                 "NeuroplexStorage",
                 .product(name: "Logging", package: "swift-log"),

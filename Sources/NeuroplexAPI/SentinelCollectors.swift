@@ -7,18 +7,24 @@ import NeuroplexSentinel
 import ServiceLifecycle
 import Synchronization
 
-/// Flow collectors started through `POST /sentinel/sources`: a UDP listener per source that decodes NetFlow v5/v9
-/// and IPFIX export packets and runs the flows through Sentinel's live rules, in arrival order.
+/// Sources started through `POST /sentinel/sources`, whose flows run through Sentinel's live rules and host
+/// baselines in arrival order: `netflow`, a UDP listener that decodes NetFlow v5/v9 and IPFIX export packets, and
+/// `pcap`, live capture from an interface through libpcap (with a BPF filter) metered into flows.
 ///
-/// Sources live as long as the server: they are not stored, and a restart starts none (say so to the exporter's
-/// owner; the listing shows what runs). Live packet capture from an interface is not built yet.
+/// Sources live as long as the server: they are not stored, and a restart starts none (the listing shows what runs).
 final class SentinelCollectors: Service, Sendable {
     struct Source: Codable, Sendable, Equatable {
         var id: String
         var type: String
-        var host: String
-        var port: Int
+        /// A collector's address.
+        var host: String?
+        var port: Int?
+        /// A live capture's interface and filter.
+        var interface: String?
+        var filter: String?
         var startedAt: Date
+        /// A live capture's packets.
+        var packets: Int?
         /// Export packets received, flows decoded, packets that could not be read, and the last reason.
         var datagrams: Int
         var flows: Int
@@ -39,13 +45,18 @@ final class SentinelCollectors: Service, Sendable {
     private final class Running: Sendable {
         let source: Source
         let counters: Counters
-        let channel: any Channel
+        let close: @Sendable () async -> Void
+        let capture: LiveCapture?
         let feed: AsyncStream<[FlowObservation]>.Continuation
-        init(source: Source, counters: Counters, channel: any Channel, feed: AsyncStream<[FlowObservation]>.Continuation) {
+        init(
+            source: Source, counters: Counters, capture: LiveCapture? = nil, feed: AsyncStream<[FlowObservation]>.Continuation,
+            close: @escaping @Sendable () async -> Void
+        ) {
             self.source = source
             self.counters = counters
-            self.channel = channel
+            self.capture = capture
             self.feed = feed
+            self.close = close
         }
 
         var snapshot: Source {
@@ -56,6 +67,10 @@ final class SentinelCollectors: Service, Sendable {
                 current.rejected = figures.rejected
                 current.skippedRecords = figures.skippedRecords
                 current.lastError = figures.lastError
+            }
+            if let capture {
+                current.packets = capture.packets
+                current.flows = capture.flows
             }
             return current
         }
@@ -78,13 +93,57 @@ final class SentinelCollectors: Service, Sendable {
         for id in running.withLock({ Array($0.keys) }) { try? await stop(id: id) }
     }
 
-    /// Starts a collector. - Throws: `validation_failed` for an unknown type or a bad port; `conflict` when the port
-    /// cannot be bound.
-    func start(type: String, host: String, port: Int) async throws -> Source {
-        guard type == "netflow" else {
+    /// Starts a source: `netflow` listens on `host:port`; `pcap` captures on `interface` through `filter`.
+    /// - Throws: `validation_failed` for an unknown type, a bad port, interface or filter; `conflict` when the port
+    ///   cannot be bound; `capture_not_permitted` when the server may not capture.
+    func start(type: String, host: String, port: Int, interface: String? = nil, filter: String? = nil) async throws -> Source {
+        switch type {
+        case "netflow": return try await startCollector(host: host, port: port)
+        case "pcap": return try startCapture(interface: interface, filter: filter)
+        default:
             throw NeuroplexError.invalid(
-                "type", "type is netflow (NetFlow v5/v9 and IPFIX over UDP); live interface capture is not available yet")
+                "type", "type is netflow (NetFlow v5/v9 and IPFIX over UDP) or pcap (live capture from an interface)")
         }
+    }
+
+    /// Runs a source's flows through the live rules, in arrival order, until its feed ends.
+    private func consume(_ stream: AsyncStream<[FlowObservation]>, source id: String) {
+        let sentinel = sentinel
+        let logger = logger
+        Task {
+            for await flows in stream {
+                do {
+                    _ = try await sentinel.observe(flows: flows)
+                } catch {
+                    logger.warning("could not store a source's alerts", metadata: ["error": "\(error)", "source": "\(id)"])
+                }
+            }
+        }
+    }
+
+    private func startCapture(interface: String?, filter: String?) throws -> Source {
+        guard let interface, !interface.isEmpty else {
+            throw NeuroplexError.invalid("interface", "interface is required for a pcap source (e.g. eth0, lo)", kind: .badRequest)
+        }
+        let capture = try LiveCapture(interface: interface, filter: filter)
+        let id = Identifier.make(prefix: "src", at: Date())
+        let (stream, feed) = AsyncStream.makeStream(of: [FlowObservation].self, bufferingPolicy: .bufferingNewest(10_000))
+        let thread = Thread {
+            capture.run { flows in feed.yield(flows.map { $0.observation(id: "\(id):\($0.serial)") }) }
+            feed.finish()
+        }
+        thread.name = "sentinel-live-\(interface)"
+        thread.start()
+        let source = Source(
+            id: id, type: "pcap", interface: interface, filter: filter, startedAt: Timestamp.truncated(Date()), packets: 0,
+            datagrams: 0, flows: 0, rejected: 0, skippedRecords: 0, lastError: nil)
+        running.withLock { $0[id] = Running(source: source, counters: Counters(), capture: capture, feed: feed) { capture.stop() } }
+        consume(stream, source: id)
+        logger.info("live capture started", metadata: ["source": "\(id)", "interface": "\(interface)", "filter": "\(filter ?? "")"])
+        return source
+    }
+
+    private func startCollector(host: String, port: Int) async throws -> Source {
         guard (0...65535).contains(port) else { throw NeuroplexError.invalid("port", "port is 0–65535 (0: any free port)") }
         let id = Identifier.make(prefix: "src", at: Date())
         let (stream, feed) = AsyncStream.makeStream(of: [FlowObservation].self, bufferingPolicy: .bufferingNewest(10_000))
@@ -104,22 +163,11 @@ final class SentinelCollectors: Service, Sendable {
             throw NeuroplexError(.conflict, code: .conflict, "cannot listen on \(host):\(port): \(error)")
         }
         let source = Source(
-            id: id, type: type, host: host, port: channel.localAddress?.port ?? port, startedAt: Timestamp.truncated(Date()),
+            id: id, type: "netflow", host: host, port: channel.localAddress?.port ?? port, startedAt: Timestamp.truncated(Date()),
             datagrams: 0, flows: 0, rejected: 0, skippedRecords: 0, lastError: nil)
-        let entry = Running(source: source, counters: counters, channel: channel, feed: feed)
-        running.withLock { $0[id] = entry }
-        let sentinel = sentinel
-        let logger = logger
-        Task {
-            for await flows in stream {
-                do {
-                    _ = try await sentinel.observe(flows: flows)
-                } catch {
-                    logger.warning("could not store a collector's alerts", metadata: ["error": "\(error)", "source": "\(id)"])
-                }
-            }
-        }
-        logger.info("flow collector started", metadata: ["source": "\(id)", "port": "\(source.port)"])
+        running.withLock { $0[id] = Running(source: source, counters: counters, feed: feed) { try? await channel.close() } }
+        consume(stream, source: id)
+        logger.info("flow collector started", metadata: ["source": "\(id)", "port": "\(channel.localAddress?.port ?? port)"])
         return source
     }
 
@@ -130,8 +178,8 @@ final class SentinelCollectors: Service, Sendable {
     /// - Throws: `not_found`.
     func stop(id: String) async throws {
         guard let entry = running.withLock({ $0.removeValue(forKey: id) }) else { throw NeuroplexError.notFound("source", id: id) }
-        try? await entry.channel.close()
-        entry.feed.finish()
+        await entry.close()
+        if entry.capture == nil { entry.feed.finish() }
     }
 
     /// Decodes each datagram on the collector's event loop (templates kept per exporter) and feeds the flows on.

@@ -61,10 +61,15 @@ struct SentinelRoutes {
                     var type: String?
                     var port: Int?
                     var host: String?
+                    var interface: String?
+                    var filter: String?
                 }
                 let body = try await MLTrainingRoutes.body(Body.self, request, context)
-                guard let type = body.type else { throw NeuroplexError.invalid("type", "type is required (netflow)", kind: .badRequest) }
-                let source = try await collectors.start(type: type, host: body.host ?? host, port: body.port ?? 2055)
+                guard let type = body.type else {
+                    throw NeuroplexError.invalid("type", "type is required (netflow or pcap)", kind: .badRequest)
+                }
+                let source = try await collectors.start(
+                    type: type, host: body.host ?? host, port: body.port ?? 2055, interface: body.interface, filter: body.filter)
                 return try Self.json(source, status: .created)
             },
             OpenAPIDocument.route("GET", "/sentinel/sources"): FastRoute { _, _, _ in

@@ -204,4 +204,57 @@ struct SentinelCollectorTests {
             expectProblem(try await client.send(.delete, "/sentinel/sources/\(id)", key: admin), .notFound, code: "not_found")
         }
     }
+
+    /// A TCP connection attempt to 127.0.0.1:`port` (a closed port answers with RST).
+    static func knock(port: Int) {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
+    @Test("live capture on loopback (libpcap, BPF filter) meters a scan of closed ports into a T1046 alert")
+    func liveCapture() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.router) { client in
+            let started = try await client.send(
+                .post, "/sentinel/sources", key: admin, json: #"{"type":"pcap","interface":"lo","filter":"tcp portrange 47100-47199"}"#)
+            #expect(started.status == .created, "\(started.text)")
+            let id = try #require(started.json["id"] as? String)
+            // The filter is in place once the handle is active; knock on 30 closed ports.
+            for port in 47100..<47130 { Self.knock(port: port) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            var scan: [String: Any]?
+            var source: [String: Any] = [:]
+            while ContinuousClock.now < deadline {
+                let alerts = try await client.send(.get, "/sentinel/alerts", key: admin).json["data"] as? [[String: Any]] ?? []
+                scan = alerts.compactMap { $0["alert"] as? [String: Any] }.first { $0["technique"] as? String == "T1046" }
+                source = (try await client.send(.get, "/sentinel/sources", key: admin).json["data"] as? [[String: Any]])?.first ?? [:]
+                if scan != nil && source["flows"] as? Int ?? 0 >= 30 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(scan?["source"] as? String == "127.0.0.1" && scan?["destination"] as? String == "127.0.0.1", "\(String(describing: scan))")
+            #expect((source["packets"] as? Int ?? 0) >= 60 && (source["flows"] as? Int ?? 0) >= 30 && source["interface"] as? String == "lo", "\(source)")
+
+            expectProblem(
+                try await client.send(.post, "/sentinel/sources", key: admin, json: #"{"type":"pcap"}"#), .badRequest, code: "validation_failed")
+            let badFilter = try await client.send(
+                .post, "/sentinel/sources", key: admin, json: #"{"type":"pcap","interface":"lo","filter":"tcp port banana"}"#)
+            expectProblem(badFilter, .unprocessableContent, code: "validation_failed")
+            #expect(badFilter.json["field"] as? String == "filter")
+            expectProblem(
+                try await client.send(.post, "/sentinel/sources", key: admin, json: #"{"type":"pcap","interface":"nplab-none0"}"#),
+                .unprocessableContent, code: "validation_failed")
+            #expect(try await client.send(.delete, "/sentinel/sources/\(id)", key: admin).status == .noContent)
+            #expect((try await client.send(.get, "/sentinel/sources", key: admin).json["data"] as? [Any])?.isEmpty == true)
+        }
+    }
 }

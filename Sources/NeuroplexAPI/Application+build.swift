@@ -41,6 +41,16 @@ public struct KeyAdministration: Sendable {
 }
 
 /// The engines and shared state of one running server, opened from its configuration.
+extension Platform {
+    /// The deployed model `reference` (a name or id) as Sentinel's flow scorer, for tools that run Sentinel outside
+    /// the server (`neuroplex sentinel analyze --model`). Restores the deployments first.
+    /// - Throws: 404 for an unknown model, 409 `not_deployed`, 422 for a model that is not a classifier.
+    public func flowScorer(model reference: String) async throws -> any FlowScorer {
+        try await serving.restore()
+        return try await ServingFlowScorer.resolve(reference, serving: serving)
+    }
+}
+
 public struct Platform: Sendable {
     public let configuration: ServerConfiguration
     public let database: Database
@@ -97,7 +107,6 @@ public struct Platform: Sendable {
                 sentinel: sentinel, database: administration.database, blobs: blobs,
                 maximumUploadBytes: configuration.maxUploadBytes,
                 scorer: { try await ServingFlowScorer.resolve($0, serving: serving) }, clock: clock, logger: logger)
-            try await captures.resume()
             let memory = try await Memory(
                 configuration: .init(
                     directory: directory.appendingPathComponent("memory"),
@@ -164,6 +173,9 @@ public func buildApplication(
         }
         // Deployments stored before a restart serve again before the first request is accepted.
         try await platform.serving.restore()
+        // Captures left queued or being analysed by a server that stopped are analysed again (after the models that
+        // score them are deployed again).
+        try await platform.captures.resume()
         services.append(CanaryChecker(serving: platform.serving))
         XGBoostThreads.configure(workers: configuration.mlWorkers)
         for index in 0..<configuration.mlWorkers {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import NeuroplexAPI
 import NeuroplexCore
 import NeuroplexSentinel
 
@@ -82,7 +84,11 @@ struct SentinelCommand: AsyncParsableCommand {
 
     struct Analyze: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Analyse a capture offline with the default rules and host baselines; print alerts and incidents.")
+            abstract: "Analyse a capture offline with the default rules and host baselines; print alerts and incidents.",
+            discussion: """
+                With --model, a model deployed on this machine's Neuroplex data (--data-dir, or --database-url for
+                PostgreSQL) scores the flows too; its alerts name the model, its version and the top features.
+                """)
 
         @Argument(help: "A pcap or pcapng file.")
         var capture: String
@@ -93,6 +99,11 @@ struct SentinelCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of tables.")
         var json = false
 
+        @Option(help: "A deployed classifier (name or id) trained on flow features, to score the flows.")
+        var model: String?
+
+        @OptionGroup var storage: StorageOptions
+
         func run() async throws {
             var ruleSet = DetectionRule.defaults
             if let rules {
@@ -102,20 +113,39 @@ struct SentinelCommand: AsyncParsableCommand {
                     ruleSet.append(rule)
                 }
             }
-            var observations: [FlowObservation] = []
-            var row = 0
+            var scorer: (any FlowScorer)?
+            if let model {
+                scorer = try await reportingErrors {
+                    let quiet = Logger(label: "neuroplex") { _ in SwiftLogNoOpLogHandler() }
+                    let platform = try await Platform.open(try await storage.load(), logger: quiet)
+                    do {
+                        // The loaded model lives on without the database.
+                        let scorer = try await platform.flowScorer(model: model)
+                        await platform.close(logger: quiet)
+                        return scorer
+                    } catch {
+                        await platform.close(logger: quiet)
+                        throw error
+                    }
+                }
+            }
+            var pipeline = FlowPipeline(scorer: scorer, writesCSV: false, id: { "\($0)" })
+            var failure: (any Error)?
             let summary: CaptureSummary
             do {
                 summary = try CaptureFlows.read(path: capture) { flow in
-                    row += 1
-                    observations.append(flow.observation(id: "\(row)"))
+                    guard failure == nil else { return }
+                    do { try pipeline.add(flow) } catch { failure = error }
                 }
+                if let failure { throw failure }
+                try pipeline.finish()
             } catch {
                 FileHandle.standardError.write(Data("error: \(error)\n".utf8))
                 throw ExitCode.failure
             }
             try SentinelCommand.report(summary, path: capture)
-            let alerts = Sentinel.latest(Sentinel.detect(flows: observations, rules: ruleSet.filter(\.enabled)))
+            let alerts = Sentinel.latest(
+                Sentinel.detect(flows: pipeline.observations, rules: ruleSet.filter(\.enabled)) + (pipeline.modelAlerts?.alerts ?? []))
             var grouper = IncidentGrouper()
             for alert in alerts { _ = grouper.add(alert) }
             if json {

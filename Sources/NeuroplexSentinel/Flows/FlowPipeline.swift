@@ -4,25 +4,29 @@ public struct FlowPipeline {
     /// Flows scored per call to the model.
     public static let batchSize = 2048
 
-    public var csv: [UInt8] = Array(FlowCSVWriter.header.utf8)
+    /// The CSV rows not yet taken (when `writesCSV`); the owner writes and empties it as it likes.
+    public var csv: [UInt8] = []
     public private(set) var observations: [FlowObservation] = []
     public private(set) var modelAlerts: ModelAlerts?
     private let scorer: (any FlowScorer)?
     private let id: (Int) -> String
+    private let writesCSV: Bool
     private var writer = FlowCSVWriter()
     private var features: [Double] = []
     private var batch: [Double] = []
     private var batchStart = 0
 
-    public init(scorer: (any FlowScorer)?, id: @escaping (Int) -> String) {
+    public init(scorer: (any FlowScorer)?, writesCSV: Bool = true, id: @escaping (Int) -> String) {
         self.scorer = scorer
         self.id = id
+        self.writesCSV = writesCSV
+        if writesCSV { csv = Array(FlowCSVWriter.header.utf8) }
         modelAlerts = scorer.map { ModelAlerts(model: $0.model, modelVersion: $0.modelVersion) }
         batch.reserveCapacity(Self.batchSize * FlowRecord.featureNames.count)
     }
 
     public mutating func add(_ flow: FlowRecord) throws {
-        writer.append(flow, to: &csv)
+        if writesCSV { writer.append(flow, to: &csv) }
         observations.append(flow.observation(id: id(observations.count + 1)))
         guard scorer != nil else { return }
         flow.features(into: &features)

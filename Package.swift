@@ -297,6 +297,8 @@ let package = Package(
                 "NeuroplexAPI",
                 "NeuroplexClient",
                 "NeuroplexGateway",
+                "NeuroplexMemory",
+                "NeuroplexSentinel",
                 "NeuroplexStorage",
                 "NeuroplexCore",
                 "NeuroplexTestSupport",

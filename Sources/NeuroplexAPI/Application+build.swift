@@ -92,8 +92,20 @@ public struct Platform: Sendable {
             let serving = ModelServing(
                 training: training, database: administration.database, configuration: servingSettings, clock: clock,
                 logger: logger)
+            let memory = try await Memory(
+                configuration: .init(
+                    directory: directory.appendingPathComponent("memory"),
+                    durability: configuration.memoryDurability == "async" ? .async : .sync),
+                clock: clock, logger: logger)
             try await administration.database.migrate(Sentinel.migrations + SentinelCaptures.migrations, logger: logger)
-            let sentinel = try await Sentinel(database: administration.database, clock: clock, logger: logger) { alert, verdict in
+            let channels = memory.events
+            let sentinel = try await Sentinel(
+                database: administration.database, clock: clock, logger: logger,
+                announce: { channel, json in
+                    // Alerts and incidents on the platform's channels (HTTP /memory/events, WebSocket, Redis SUBSCRIBE).
+                    if let document = try? JSONValue.parse(json) { channels.publish(channel, document) }
+                }
+            ) { alert, verdict in
                 // A true positive confirms the model's class; a false positive says the flows were benign.
                 guard let model = alert.evidence.model, let version = alert.evidence.modelVersion,
                     let predicted = alert.evidence.predicted
@@ -107,11 +119,6 @@ public struct Platform: Sendable {
                 sentinel: sentinel, database: administration.database, blobs: blobs,
                 maximumUploadBytes: configuration.maxUploadBytes,
                 scorer: { try await ServingFlowScorer.resolve($0, serving: serving) }, clock: clock, logger: logger)
-            let memory = try await Memory(
-                configuration: .init(
-                    directory: directory.appendingPathComponent("memory"),
-                    durability: configuration.memoryDurability == "async" ? .async : .sync),
-                clock: clock, logger: logger)
             return Platform(
                 configuration: configuration, database: administration.database, keys: administration.keys,
                 blobs: blobs, memory: memory, datasets: datasets, training: training,

@@ -52,6 +52,9 @@ public final class Sentinel: Sendable {
     private let live: Mutex<Live>
     /// One write of alerts and incidents at a time, so that their rows follow the engine's order.
     private let writer = AsyncSerialGate()
+    /// Where new and updated alerts (channel `sentinel.alerts`) and incidents (`sentinel.incidents`) are announced as
+    /// JSON documents: the platform's event bus, which HTTP, WebSocket and Redis-protocol subscribers share.
+    let announce: (@Sendable (_ channel: String, _ json: String) -> Void)?
     /// Where an analyst's verdict on a model's alert goes (the ML platform's feedback), when one is wired in.
     let verdicts: (@Sendable (Alert, Feedback.Verdict) async throws -> Void)?
 
@@ -77,12 +80,15 @@ public final class Sentinel: Sendable {
     ]
 
     /// Loads the stored rules and the incidents still open.
+    /// - Parameter announce: publishes alerts and incidents as they are stored (see ``announce``).
     /// - Parameter verdicts: receives analysts' verdicts on alerts a model raised, so that its accuracy tracking and
     ///   retraining triggers see them.
     public init(
         database: Database, clock: any WallClock = SystemWallClock(), logger: Logger,
+        announce: (@Sendable (_ channel: String, _ json: String) -> Void)? = nil,
         verdicts: (@Sendable (Alert, Feedback.Verdict) async throws -> Void)? = nil
     ) async throws {
+        self.announce = announce
         self.verdicts = verdicts
         self.database = database
         self.clock = clock
@@ -219,18 +225,23 @@ public final class Sentinel: Sendable {
         try await writer.run {
             let grouped = live.withLock { live in latest.map { ($0, live.grouper.add($0)) } }
             let previous = try await self.storedAlerts(ids: latest.map(\.id))
+            let stored = grouped.map { StoredAlert(alert: $0.0, incidentId: $0.1.id, feedback: previous[$0.0.id]?.feedback) }
+            var incidents: [String: Incident] = [:]
+            for (_, incident) in grouped { incidents[incident.id] = incident }
+            let changed = incidents
             try await database.transaction { sql in
-                var incidents: [String: Incident] = [:]
-                for (alert, incident) in grouped {
-                    incidents[incident.id] = incident
-                    let stored = StoredAlert(alert: alert, incidentId: incident.id, feedback: previous[alert.id]?.feedback)
-                    try await sql.delete(from: "sentinel_alerts").where("id", .equal, alert.id).run()
+                for entry in stored {
+                    try await sql.delete(from: "sentinel_alerts").where("id", .equal, entry.alert.id).run()
                     try await sql.insert(into: "sentinel_alerts").columns("id", "severity", "last_seen", "document")
-                        .values(SQLBind(alert.id), SQLBind(Severity.allCases.firstIndex(of: alert.severity)!),
-                                SQLBind(alert.lastSeen), SQLBind(try Self.json(stored)))
+                        .values(SQLBind(entry.alert.id), SQLBind(Severity.allCases.firstIndex(of: entry.alert.severity)!),
+                                SQLBind(entry.alert.lastSeen), SQLBind(try Self.json(entry)))
                         .run()
                 }
-                for incident in incidents.values { try await Self.save(incident, sql) }
+                for incident in changed.values { try await Self.save(incident, sql) }
+            }
+            if let announce {
+                for entry in stored { announce("sentinel.alerts", try Self.json(entry)) }
+                for incident in changed.values.sorted(by: { $0.id < $1.id }) { announce("sentinel.incidents", try Self.json(incident)) }
             }
         }
     }

@@ -3,7 +3,11 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Logging
 import NeuroplexAPI
+import NeuroplexCore
+import NeuroplexMemory
+import NeuroplexSentinel
 import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
@@ -173,5 +177,26 @@ struct SentinelCaptureAPITests {
             let metrics = try await client.send(.get, "/ml/metrics?model=flows", key: admin)
             #expect(metrics.text.contains(#""feedback":{"accuracy":0"#) && metrics.text.contains(#""count":1"#), "\(metrics.text)")
         }
+    }
+
+    @Test("alerts and incidents are announced on the platform's channels sentinel.alerts and sentinel.incidents")
+    func announced() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let platform = try await Platform.open(configuration, logger: quietLogger)
+        let (_, messages) = platform.memory.events.subscribe(patterns: [GlobPattern("sentinel.*")])
+        let lines = (0..<6).map {
+            "<38>1 2026-11-24T01:00:0\($0)Z victim sshd 812 - - Failed password for root from 198.18.2.99 port 4012\($0) ssh2"
+        }
+        let result = try await platform.sentinel.ingest(events: lines.joined(separator: "\n"))
+        #expect(result.alerts.count == 1)
+        var received: [ChannelMessage] = []
+        for try await message in messages {
+            received.append(message)
+            if received.count == 2 { break }
+        }
+        #expect(received.map(\.channel) == ["sentinel.alerts", "sentinel.incidents"])
+        #expect(received.first?.data["alert"]?["source"] == .string("198.18.2.99"))
+        #expect(received.last?.data["attacker"] == .string("198.18.2.99"))
+        await platform.close(logger: quietLogger)
     }
 }

@@ -1,0 +1,44 @@
+import NeuroplexSentinel
+import Testing
+
+/// Inputs the fuzzers (fuzz/run.sh) found crashing a parser, reduced to what matters; each must now be read as damage.
+@Suite("Fuzzer findings")
+struct FuzzRegressionTests {
+    /// Little-endian pcapng: a section header, an interface (in microseconds, or whole seconds with if_tsresol 0),
+    /// and Enhanced Packet Blocks with the given stamps and no captured bytes.
+    static func pcapng(stamps: [UInt64], seconds: Bool) -> [UInt8] {
+        var bytes: [UInt8] = []
+        func u16(_ v: Int) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(v >> UInt32(shift) & 0xFF)) } }
+        u32(0x0A0D_0D0A); u32(28); u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF); u32(28)
+        if seconds {
+            u32(1); u32(32); u16(1); u16(0); u32(65535); u16(9); u16(1); bytes += [0, 0, 0, 0]; u32(0); u32(32)
+        } else {
+            u32(1); u32(20); u16(1); u16(0); u32(65535); u32(20)
+        }
+        for stamp in stamps {
+            u32(6); u32(32); u32(0); u32(UInt32(stamp >> 32)); u32(UInt32(stamp & 0xFFFF_FFFF)); u32(0); u32(60); u32(32)
+        }
+        return bytes
+    }
+
+    static func summary(_ bytes: [UInt8]) -> CaptureSummary {
+        let flows = CaptureFlows()
+        bytes.withUnsafeBytes { flows.feed($0) { _ in } }
+        return flows.finish { _ in }
+    }
+
+    /// Found by the capture target: a stamp past Int64's microseconds (whole seconds × 10^6 overflowed in the
+    /// reader), or one that became negative (the meter's time differences overflowed). Both stopped the process.
+    @Test("a pcapng stamp too large for microseconds is damage, not an arithmetic overflow", arguments: [
+        (UInt64(1) << 62, true), (UInt64(1) << 63, false), (UInt64.max, false),
+    ])
+    func hugeTimeStamp(stamp: UInt64, seconds: Bool) {
+        let first: UInt64 = seconds ? 1_796_418_190 : 1_796_418_190_000_000
+        let header = 28 + (seconds ? 32 : 20)
+        let summary = Self.summary(Self.pcapng(stamps: [first, stamp], seconds: seconds))
+        #expect(summary.packets == 1)
+        #expect(summary.damaged?.reason.contains("time stamp") == true, "\(String(describing: summary.damaged))")
+        #expect(summary.damaged?.offset == header + 32)
+    }
+}

@@ -42,3 +42,22 @@ struct FuzzRegressionTests {
         #expect(summary.damaged?.offset == header + 32)
     }
 }
+
+@Suite("Fuzzer findings: NetFlow")
+struct NetFlowFuzzRegressionTests {
+    /// Found by the netflow target: an IPFIX template with no fields made records of no bytes, so its data set was
+    /// read as records forever (one 132-byte UDP packet took the collector's memory). Now such a template withdraws
+    /// the template id, as RFC 7011 says, and its data is skipped as data without a template.
+    @Test("an IPFIX template of no fields withdraws the template; its data is skipped, not read forever")
+    func emptyTemplate() throws {
+        var sets = Bytes()
+        sets.u16(2); sets.u16(8); sets.u16(256); sets.u16(0)  // template 256, no fields
+        sets.u16(256); sets.u16(4 + 8); sets.u32(1); sets.u32(2)  // 8 bytes of data by it
+        var message = Bytes()
+        message.u16(10); message.u16(16 + sets.data.count); message.u32(1_796_418_190); message.u32(1); message.u32(7)
+        var decoder = NetFlowDecoder()
+        let flows = try decoder.decode(message.data + sets.data, exporter: "198.18.0.1")
+        #expect(flows.isEmpty)
+        #expect(decoder.skippedRecords == 1)
+    }
+}

@@ -164,7 +164,9 @@ public struct NetFlowDecoder {
                 }
                 fields.append(Field(type: type, enterprise: enterprise, length: length))
             }
-            templates[TemplateKey(exporter: exporter, domain: domain, id: id)] = fields
+            // A template without fields withdraws one (RFC 7011 §8.1); kept, it would make records of no bytes,
+            // and a data set would never end.
+            templates[TemplateKey(exporter: exporter, domain: domain, id: id)] = fields.isEmpty ? nil : fields
         }
     }
 
@@ -204,7 +206,7 @@ public struct NetFlowDecoder {
         _ set: inout Reader, key: TemplateKey, times: (Record) -> (Double, Double)
     ) throws -> [FlowObservation] {
         if optionsTemplates.contains(key) { return [] }
-        guard let fields = templates[key] else {
+        guard let fields = templates[key], !fields.isEmpty else {
             // Without its template the set cannot be split into records; count what it holds at least once.
             skippedRecords += 1
             return []

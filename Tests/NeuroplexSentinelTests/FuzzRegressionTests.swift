@@ -61,3 +61,16 @@ struct NetFlowFuzzRegressionTests {
         #expect(decoder.skippedRecords == 1)
     }
 }
+
+@Suite("Fuzzer findings: flow records and events")
+struct ImportFuzzRegressionTests {
+    /// Found by the cic target: a count column holding a number past Int's range stopped the process (Int(Double)
+    /// traps); "Infinity" and "NaN", which CICFlowMeter itself writes in some columns, did the same.
+    @Test("CICFlowMeter CSV: counts of 1e300, Infinity or NaN are read without a trap", arguments: ["1e300", "Infinity", "NaN", "-1e30"])
+    func hugeCount(value: String) throws {
+        let csv = "Src IP,Src Port,Dst IP,Dst Port,Protocol,Timestamp,Flow Duration,Tot Fwd Pkts,Tot Bwd Pkts\n"
+            + "198.18.2.1,40000,198.18.0.10,80,6,1796418190,10,\(value),1\n"
+        let (flows, rejected) = try FlowImports.cicFlowMeter(csv)
+        #expect(flows.count + rejected.count == 1)
+    }
+}

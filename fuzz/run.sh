@@ -44,10 +44,13 @@ seeds() {
   esac
 }
 
+# Swift's own crash backtracer runs in the process and trips AddressSanitizer; let libFuzzer report traps instead.
+export SWIFT_BACKTRACE=enable=no
 status=0
 for target in "${targets[@]}"; do
   dir="$work/$target"
-  mkdir -p "$dir/corpus" "$dir/seeds" "$dir/crashes"
+  mkdir -p "$dir/corpus" "$dir/seeds" "$dir/crashes" "$dir/earlier"
+  mv "$dir/crashes/"* "$dir/earlier/" 2>/dev/null || true  # findings of earlier runs: this run reports its own
   upper=$(echo "$target" | tr a-z A-Z)
   nice -n 19 swiftc -parse-as-library -O -sanitize=fuzzer,address -module-name FuzzSentinel -D "FUZZ_$upper" \
     "$work/src/"*.swift -o "$dir/fuzz-$target" 2>"$dir/build.log" || { cat "$dir/build.log"; exit 1; }
@@ -63,7 +66,7 @@ for target in "${targets[@]}"; do
   cov=$(grep -oE "cov: [0-9]+ ft: [0-9]+" "$dir/fuzz.log" | tail -1)
   echo "   last coverage: ${cov:-?}; corpus now $(ls "$dir/corpus" | wc -l) inputs; exit $code"
   if [ "$code" != 0 ] || [ -n "$(ls "$dir/crashes")" ]; then
-    echo "   FOUND: $(ls "$dir/crashes")"; grep -m3 -E "ERROR|Fatal error|SUMMARY" "$dir/fuzz.log" || true
+    echo "   FOUND: $(ls "$dir/crashes")"; grep -m3 -E "ERROR|Fatal error|SUMMARY|deadly signal" "$dir/fuzz.log" || true
     status=1
   fi
 done

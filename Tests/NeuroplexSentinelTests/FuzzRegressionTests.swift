@@ -62,6 +62,22 @@ struct NetFlowFuzzRegressionTests {
     }
 }
 
+extension NetFlowFuzzRegressionTests {
+    /// Found by the netflow target: a template giving a port 8 bytes, with the top bit set in the data, overflowed
+    /// the conversion to Int. A port is 16 bits: its low 16 bits are read.
+    @Test("a v9 port field of 8 bytes is read as its low 16 bits, without a trap")
+    func widePort() throws {
+        var packet = Bytes()
+        packet.u16(9); packet.u16(2); packet.u32(600_000); packet.u32(1_796_418_190); packet.u32(7); packet.u32(42)
+        packet.u16(0); packet.u16(4 + 4 + 2 * 4); packet.u16(300); packet.u16(2)
+        packet.u16(7); packet.u16(8); packet.u16(11); packet.u16(2)  // source port in 8 bytes, destination port in 2
+        packet.u16(300); packet.u16(4 + 10); packet.u32(0xFFFF_FFFF); packet.u32(0xFFFF_0016); packet.u16(80)
+        var decoder = NetFlowDecoder()
+        let flows = try decoder.decode(packet.data, exporter: "198.18.0.1")
+        #expect(flows.count == 1 && flows.first?.sourcePort == 22 && flows.first?.destinationPort == 80)
+    }
+}
+
 @Suite("Fuzzer findings: flow records and events")
 struct ImportFuzzRegressionTests {
     /// Found by the cic target: a count column holding a number past Int's range stopped the process (Int(Double)

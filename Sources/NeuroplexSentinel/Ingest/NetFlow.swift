@@ -251,8 +251,9 @@ public struct NetFlowDecoder {
         case 24: record.reversePackets = Int(clamping: number())  // v9 OUT_PKTS
         case 4: record.proto = UInt8(truncatingIfNeeded: number())
         case 6: record.flags = UInt8(truncatingIfNeeded: number())
-        case 7: record.sourcePort = Int(number())
-        case 11: record.destinationPort = Int(number())
+        // Ports are 16 bits; a template may give the field more bytes (whose number would overflow an Int).
+        case 7: record.sourcePort = Int(UInt16(truncatingIfNeeded: number()))
+        case 11: record.destinationPort = Int(UInt16(truncatingIfNeeded: number()))
         case 8: record.source = ipv4(value)
         case 12: record.destination = ipv4(value)
         case 27: record.source = ipv6(value)

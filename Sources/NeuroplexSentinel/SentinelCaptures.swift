@@ -277,6 +277,10 @@ public final class SentinelCaptures: Sendable {
             (self.start, self.end, self.attacker, self.victim, self.port, self.label) = (start, end, attacker, victim, port, label)
         }
 
+        /// Whether `flow` is in this stretch: between the two hosts either way, begun within [`start`, `end`], on
+        /// `port` (either end) when one is given.
+        public func matches(_ flow: FlowRecord) -> Bool { matches(flow, start: Double(flow.start) / 1_000_000) }
+
         func matches(_ flow: FlowRecord, start: Double) -> Bool {
             let hosts = (flow.source.description, flow.destination.description)
             guard hosts == (attacker, victim) || hosts == (victim, attacker), self.start <= start, start <= end else { return false }

@@ -75,7 +75,7 @@ public enum EventLogs {
         case "cowrie.session.connect": "connect"
         default: eventID.hasPrefix("cowrie.") ? String(eventID.dropFirst("cowrie.".count)) : eventID
         }
-        let port: Int? = fields["dst_port"]?.numberValue.map { Int($0) }
+        let port: Int? = fields["dst_port"]?.numberValue.flatMap(Int.init(saturating:))
         return SecurityEvent(
             id: id, time: time, kind: kind, source: source, destination: string("dst_ip"), destinationPort: port,
             user: string("username"), detail: string("input") ?? string("message"))

@@ -118,7 +118,7 @@ public enum FlowImports {
                 guard let position = index[field], position < values.count else { return nil }
                 return values[position].trimmingCharacters(in: .whitespaces)
             }
-            func count(_ field: String) -> Int { value(field).flatMap { Double($0) }.map { Int($0) } ?? 0 }
+            func count(_ field: String) -> Int { value(field).flatMap { Double($0) }.flatMap(Int.init(saturating:)) ?? 0 }
             guard let source = value("source"), !source.isEmpty, let destination = value("destination"), !destination.isEmpty,
                 let sourcePort = value("sourcePort").flatMap({ Int($0) }),
                 let destinationPort = value("destinationPort").flatMap({ Int($0) }),
@@ -204,5 +204,14 @@ public enum FlowImports {
         }
         fields.append(current)
         return fields
+    }
+}
+
+extension Int {
+    /// `value` toward zero, limited to ±2^53 (an integer a `Double` holds exactly); nil for NaN. Text such as "1e300",
+    /// "Infinity" or "NaN" (CICFlowMeter writes the last two) is then no trap, as `Int(_: Double)` is.
+    init?(saturating value: Double) {
+        guard !value.isNaN else { return nil }
+        self = Int(Swift.min(Swift.max(value, -9_007_199_254_740_992), 9_007_199_254_740_992))
     }
 }

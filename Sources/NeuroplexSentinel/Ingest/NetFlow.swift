@@ -164,7 +164,9 @@ public struct NetFlowDecoder {
                 }
                 fields.append(Field(type: type, enterprise: enterprise, length: length))
             }
-            templates[TemplateKey(exporter: exporter, domain: domain, id: id)] = fields
+            // A template without fields withdraws one (RFC 7011 §8.1); kept, it would make records of no bytes,
+            // and a data set would never end.
+            templates[TemplateKey(exporter: exporter, domain: domain, id: id)] = fields.isEmpty ? nil : fields
         }
     }
 
@@ -204,7 +206,7 @@ public struct NetFlowDecoder {
         _ set: inout Reader, key: TemplateKey, times: (Record) -> (Double, Double)
     ) throws -> [FlowObservation] {
         if optionsTemplates.contains(key) { return [] }
-        guard let fields = templates[key] else {
+        guard let fields = templates[key], !fields.isEmpty else {
             // Without its template the set cannot be split into records; count what it holds at least once.
             skippedRecords += 1
             return []
@@ -249,8 +251,9 @@ public struct NetFlowDecoder {
         case 24: record.reversePackets = Int(clamping: number())  // v9 OUT_PKTS
         case 4: record.proto = UInt8(truncatingIfNeeded: number())
         case 6: record.flags = UInt8(truncatingIfNeeded: number())
-        case 7: record.sourcePort = Int(number())
-        case 11: record.destinationPort = Int(number())
+        // Ports are 16 bits; a template may give the field more bytes (whose number would overflow an Int).
+        case 7: record.sourcePort = Int(UInt16(truncatingIfNeeded: number()))
+        case 11: record.destinationPort = Int(UInt16(truncatingIfNeeded: number()))
         case 8: record.source = ipv4(value)
         case 12: record.destination = ipv4(value)
         case 27: record.source = ipv6(value)

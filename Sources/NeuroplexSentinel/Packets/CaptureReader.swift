@@ -1,8 +1,12 @@
 /// One packet record of a capture, valid only inside the callback that receives it (its bytes point into the
 /// reader's input).
 public struct CapturedPacket {
-    /// Capture time, microseconds since the Unix epoch (finer stamps are truncated to microseconds).
+    /// Capture time, microseconds since the Unix epoch (finer stamps are truncated to microseconds), at most
+    /// ``maximumTime``.
     public var time: Int64
+    /// The latest capture time a reader passes on (2^61 µs, some 73,000 years): the difference of any two times
+    /// fits an `Int64`. A pcapng stamp beyond it is damage.
+    public static let maximumTime: Int64 = 1 << 61
     /// The link-layer header type (`LINKTYPE_*`): 1 Ethernet, 101 raw IP, 113 Linux cooked, 276 Linux cooked v2…
     public var linkType: UInt32
     /// The captured bytes (may be shorter than the packet on the wire when a snap length cut it).
@@ -290,10 +294,12 @@ public struct CaptureReader {
             let original = Int(read32(block, 24, swapped))
             guard captured <= length - 32 else { return "a pcapng packet block's captured length exceeds the block" }
             let ticks = interfaces[interface].ticksPerSecond
-            let time = ticks == 1_000_000
-                ? Int64(truncatingIfNeeded: stamp)
-                : Int64(truncatingIfNeeded: stamp / ticks) * 1_000_000
-                    + Int64(truncatingIfNeeded: (stamp % ticks) * 1_000_000 / ticks)
+            // 128-bit arithmetic: a 64-bit stamp times 10^6 cannot overflow, whatever the resolution.
+            let microseconds = ticks == 1_000_000 ? UInt128(stamp) : UInt128(stamp) * 1_000_000 / UInt128(ticks)
+            guard microseconds <= UInt128(CapturedPacket.maximumTime) else {
+                return "a packet's time stamp (\(stamp) at \(ticks) per second) is out of range"
+            }
+            let time = Int64(microseconds)
             packets += 1
             body(CapturedPacket(
                 time: time, linkType: interfaces[interface].linkType,

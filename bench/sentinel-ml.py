@@ -77,7 +77,7 @@ def report(result, title):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--fixtures", required=True)
-    parser.add_argument("--speed-capture")
+    parser.add_argument("--speed-capture", action="append", default=[])
     args = parser.parse_args()
     datasets = {}
     for part in ("train", "test"):
@@ -103,9 +103,10 @@ def main():
     print(f"\ndistinct rows of the test capture: {len(distinct) - 1} of {len(rows) - 1}")
     report(api("POST", f"/ml/models/{model['id']}/validate", {"datasetId": unique["id"]}), "distinct test rows")
 
-    if args.speed_capture:
+    for speed_capture in args.speed_capture:
+        print(f"\n{os.path.basename(speed_capture)}:")
         for model_name in (None, "sentinel-flows"):
-            capture = analysed(args.speed_capture, model_name)
+            capture = analysed(speed_capture, model_name)
             took = seconds(capture["finishedAt"]) - seconds(capture["startedAt"])
             print(f"pipeline {'with the model' if model_name else 'rules only'}: {capture['packets']} packets, "
                   f"{capture['flows']} flows, {capture['alerts']} alerts, {took:.3f} s = {capture['packets'] / took:,.0f} packets/s"

@@ -52,24 +52,17 @@ public func fuzzNetFlow(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 #endif
 
-#if FUZZ_ZEEK
-/// Text as a Zeek conn.log.
+#if FUZZ_ZEEK || FUZZ_CIC
+/// Text as a Zeek conn.log (zeek) or as a CICFlowMeter CSV (cic).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzZeek(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzFlowImport(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    if let (flows, rejected) = try? FlowImports.zeek(text) {
-        precondition(flows.count + rejected.count <= text.count + 1, "more results than lines")
-    }
-    return 0
-}
-#endif
-
-#if FUZZ_CIC
-/// Text as a CICFlowMeter CSV.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzCIC(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    if let (flows, rejected) = try? FlowImports.cicFlowMeter(text) {
+    #if FUZZ_ZEEK
+    let parsed = try? FlowImports.zeek(text)
+    #else
+    let parsed = try? FlowImports.cicFlowMeter(text)
+    #endif
+    if let (flows, rejected) = parsed {
         precondition(flows.count + rejected.count <= text.count + 1, "more results than lines")
     }
     return 0

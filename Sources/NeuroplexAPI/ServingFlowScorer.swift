@@ -4,8 +4,8 @@ import NeuroplexSentinel
 
 /// Sentinel's ``FlowScorer`` over a deployed model: flows' CICFlowMeter features go through the version's
 /// preprocessing and evaluator (the columns it was trained on are taken by name; identifiers it never saw are
-/// ignored), and flows scored as an attack are explained with the model's feature contributions (TreeSHAP for
-/// XGBoost), up to ``explainedPerBatch`` a call.
+/// ignored), and the flows scored as an attack that the caller asks about are explained with the model's feature
+/// contributions (TreeSHAP for XGBoost), up to ``explainedPerBatch`` a call.
 struct ServingFlowScorer: FlowScorer {
     static let explainedPerBatch = 256
 
@@ -27,10 +27,11 @@ struct ServingFlowScorer: FlowScorer {
         return ServingFlowScorer(served: primary, layout: primary.layout(for: FlowRecord.featureNames))
     }
 
-    func score(features: [Double], count: Int) throws -> [FlowScore] {
+    func score(features: [Double], count: Int, explain: (Int, FlowScore) -> Bool) throws -> [FlowScore] {
         let (outputs, preprocessed) = try served.predict(numeric: features, count: count, layout: layout)
         var scores = outputs.map { FlowScore(label: $0.label ?? "", confidence: $0.confidence ?? 0) }
-        let attacks = scores.indices.filter { scores[$0].isAttack }.prefix(Self.explainedPerBatch)
+        let attacks = scores.indices.filter { scores[$0].isAttack && explain($0, scores[$0]) }
+            .prefix(Self.explainedPerBatch)
         // A model that cannot explain still scores.
         if let explanations = try? served.explain(preprocessed: preprocessed, rows: Array(attacks), outputs: outputs) {
             for (row, explanation) in zip(attacks, explanations) {

@@ -208,3 +208,28 @@ struct HostBaselineTests {
         #expect(alerts.count == 1 && alerts.first?.evidence.rule?.hasPrefix("baseline:") == true)
     }
 }
+
+@Suite("Model alerts")
+struct ModelAlertTests {
+    @Test("a flow is worth explaining only when it would become its alert's evidence")
+    func explanationsOnlyForEvidence() {
+        var alerts = ModelAlerts(model: "flows", modelVersion: 1)
+        let top = [Alert.FeatureContribution(feature: "Flow Duration", contribution: 1.5)]
+        let first = Traffic.refused("f1", from: "198.18.2.66", port: 22, at: Traffic.t0)
+        let scan = FlowScore(label: "portscan", confidence: 0.9)
+        let key = ModelAlerts.key(first, scan)
+        #expect(alerts.wantsExplanation(key: key, scan))  // it would open the alert
+        alerts.add(first, FlowScore(label: "portscan", confidence: 0.9, topFeatures: top))
+        // The same alert's later flows: only a more confident one changes the evidence.
+        #expect(!alerts.wantsExplanation(key: key, FlowScore(label: "portscan", confidence: 0.9)))
+        #expect(!alerts.wantsExplanation(key: key, FlowScore(label: "portscan", confidence: 0.7)))
+        #expect(alerts.wantsExplanation(key: key, FlowScore(label: "portscan", confidence: 0.95)))
+        // Another attacker, or another class, is another alert.
+        let other = Traffic.refused("f2", from: "198.18.2.67", port: 22, at: Traffic.t0)
+        #expect(alerts.wantsExplanation(key: ModelAlerts.key(other, scan), scan))
+        // An alert opened without features (the model could not explain) still wants them.
+        alerts.add(other, scan)
+        #expect(alerts.wantsExplanation(key: ModelAlerts.key(other, scan), FlowScore(label: "portscan", confidence: 0.5)))
+        #expect(alerts.alerts.first?.evidence.topFeatures == top && alerts.alerts.count == 2)
+    }
+}

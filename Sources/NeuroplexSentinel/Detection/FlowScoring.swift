@@ -26,8 +26,9 @@ public protocol FlowScorer: Sendable {
     var modelVersion: Int { get }
     /// Scores `count` flows; `features` holds their ``FlowRecord/features(into:)`` rows one after another
     /// (``FlowRecord/featureNames`` order). Flows scored as an attack carry their top features where the model
-    /// can explain them (a bounded number per call).
-    func score(features: [Double], count: Int) throws -> [FlowScore]
+    /// can explain them and `explain(row, score)` asks for it (explaining costs far more than scoring; a bounded
+    /// number per call).
+    func score(features: [Double], count: Int, explain: (Int, FlowScore) -> Bool) throws -> [FlowScore]
 }
 
 /// What class names mean.
@@ -67,9 +68,21 @@ public struct ModelAlerts: Sendable {
         self.modelVersion = modelVersion
     }
 
+    /// The alert a flow scored as an attack belongs to: its class, source and destination.
+    public static func key(_ flow: FlowObservation, _ score: FlowScore) -> String {
+        "\(score.label)|\(flow.source)|\(flow.destination)"
+    }
+
+    /// Whether explaining a flow of alert `key` would change the alert's evidence: the flow would open it, the
+    /// alert has no top features yet, or the flow's confidence is higher than the alert's.
+    public func wantsExplanation(key: String, _ score: FlowScore) -> Bool {
+        guard let entry = open[key] else { return true }
+        return entry.alert.evidence.topFeatures == nil || score.confidence > entry.alert.evidence.score ?? 0
+    }
+
     public mutating func add(_ flow: FlowObservation, _ score: FlowScore) {
         guard score.isAttack else { return }
-        let key = "\(score.label)|\(flow.source)|\(flow.destination)"
+        let key = Self.key(flow, score)
         if var entry = open[key] {
             entry.alert.count += 1
             entry.alert.firstSeen = min(entry.alert.firstSeen, flow.start)

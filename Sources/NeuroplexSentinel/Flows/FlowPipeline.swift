@@ -42,7 +42,19 @@ public struct FlowPipeline {
     private mutating func score() throws {
         guard let scorer, !batch.isEmpty else { return }
         let count = observations.count - batchStart
-        let scores = try scorer.score(features: batch, count: count)
+        // Only flows that would become an alert's evidence are explained: the best of each alert in the batch,
+        // when it opens the alert or beats its confidence.
+        let observations = observations
+        let start = batchStart
+        let alerts = modelAlerts
+        var chosen: [String: Double] = [:]
+        let scores = try scorer.score(features: batch, count: count) { row, score in
+            let key = ModelAlerts.key(observations[start + row], score)
+            if let best = chosen[key], best >= score.confidence { return false }
+            guard alerts?.wantsExplanation(key: key, score) ?? true else { return false }
+            chosen[key] = score.confidence
+            return true
+        }
         for (offset, score) in scores.enumerated() { modelAlerts?.add(observations[batchStart + offset], score) }
         batchStart = observations.count
         batch.removeAll(keepingCapacity: true)

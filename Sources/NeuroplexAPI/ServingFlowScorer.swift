@@ -30,10 +30,13 @@ struct ServingFlowScorer: FlowScorer {
     func score(features: [Double], count: Int, explain: (Int, FlowScore) -> Bool) throws -> [FlowScore] {
         let (outputs, preprocessed) = try served.predict(numeric: features, count: count, layout: layout)
         var scores = outputs.map { FlowScore(label: $0.label ?? "", confidence: $0.confidence ?? 0) }
-        let attacks = scores.indices.filter { scores[$0].isAttack && explain($0, scores[$0]) }
-            .prefix(Self.explainedPerBatch)
+        // `explain` is asked only until the bound is reached, so that every row it agreed to is explained.
+        var attacks: [Int] = []
+        for row in scores.indices where attacks.count < Self.explainedPerBatch {
+            if scores[row].isAttack && explain(row, scores[row]) { attacks.append(row) }
+        }
         // A model that cannot explain still scores.
-        if let explanations = try? served.explain(preprocessed: preprocessed, rows: Array(attacks), outputs: outputs) {
+        if let explanations = try? served.explain(preprocessed: preprocessed, rows: attacks, outputs: outputs) {
             for (row, explanation) in zip(attacks, explanations) {
                 scores[row].topFeatures = explanation.contributions.sorted { abs($0.value) > abs($1.value) }.prefix(5)
                     .map { Alert.FeatureContribution(feature: $0.name, contribution: $0.value) }

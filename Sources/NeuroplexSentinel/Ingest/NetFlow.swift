@@ -206,7 +206,7 @@ public struct NetFlowDecoder {
         _ set: inout Reader, key: TemplateKey, times: (Record) -> (Double, Double)
     ) throws -> [FlowObservation] {
         if optionsTemplates.contains(key) { return [] }
-        guard let fields = templates[key], !fields.isEmpty else {
+        guard let fields = templates[key] else {
             // Without its template the set cannot be split into records; count what it holds at least once.
             skippedRecords += 1
             return []

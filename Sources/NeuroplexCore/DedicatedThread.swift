@@ -31,19 +31,77 @@ public enum DedicatedThread {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let thread = Thread {
+                    Thread.current.name = name
                     #if os(Linux)
                     // On Linux the nice value is a thread's own, and `who` 0 names the calling thread alone.
                     if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
                     #endif
                     continuation.resume(with: Result { try work(cancellation) })
                 }
-                thread.name = name
                 // XGBoost's recursion and OpenMP want more than a secondary thread's default stack.
                 thread.stackSize = 8 << 20
                 thread.start()
             }
         } onCancel: {
             cancellation.cancel()
+        }
+    }
+}
+
+extension DedicatedThread {
+    /// Runs async `operation` with a thread of its own as its task executor: its synchronous stretches (reading and
+    /// preparing a dataset, a learner written in Swift) run there instead of on the cooperative pool, whose few
+    /// threads (two on a two-core machine) serve every request of the process. Cancellation is the calling task's;
+    /// actor-isolated calls still hop to their actors. The thread ends when `operation` returns.
+    /// - Parameter background: run at a lower scheduling priority (nice 10), as in ``run(_:background:_:)``.
+    public static func withExecutor<T: Sendable>(
+        _ name: String, background: Bool = false, _ operation: () async throws -> T
+    ) async throws -> T {
+        let executor = ThreadTaskExecutor(name: name, background: background)
+        defer { executor.stop() }
+        return try await withTaskExecutorPreference(executor) { try await operation() }
+    }
+}
+
+/// A task executor with one thread of its own, which runs the jobs enqueued on it in order until stopped.
+final class ThreadTaskExecutor: TaskExecutor {
+    private let queue = Mutex<(jobs: [UnownedJob], stopping: Bool)>(([], false))
+    private let wake = DispatchSemaphore(value: 0)
+
+    init(name: String, background: Bool) {
+        let thread = Thread { [self] in
+            // Named from inside: on Linux a name set before `start()` does not reach the thread (`top -H`, backtraces).
+            Thread.current.name = name
+            #if os(Linux)
+            if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+            #endif
+            loop()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.withLock { $0.jobs.append(job) }
+        wake.signal()
+    }
+
+    /// Ends the thread once the jobs already enqueued have run.
+    func stop() {
+        queue.withLock { $0.stopping = true }
+        wake.signal()
+    }
+
+    private func loop() {
+        while true {
+            wake.wait()
+            let (jobs, stopping) = queue.withLock { state in
+                defer { state.jobs.removeAll(keepingCapacity: true) }
+                return (state.jobs, state.stopping)
+            }
+            for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            if stopping && jobs.isEmpty && queue.withLock({ $0.jobs.isEmpty }) { return }
         }
     }
 }

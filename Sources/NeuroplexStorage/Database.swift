@@ -74,6 +74,17 @@ public final class Database: Sendable {
         self.sqlitePath = sqlitePath
     }
 
+    /// The threads that run every SQLite call of the process (SQLiteNIO's calls block a thread each). Not NIO's
+    /// shared blocking pool, which has one thread per core: a statement of the shared connection that waits out
+    /// another connection's write lock (`busy_timeout`) holds its thread meanwhile, and with two cores two such
+    /// waits left no thread for the lock's holder to commit on, stalling every database of the process for the
+    /// whole timeout. Started once and kept for the life of the process, like NIO's own singletons.
+    private static let sqliteThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
     /// Opens (and for SQLite, creates) the database.
     /// - Throws: ``NeuroplexError`` `unavailable` when the database cannot be reached or opened, and
     ///   `validation_failed` for a URL that is not `postgres://` or `postgresql://`.
@@ -86,7 +97,8 @@ public final class Database: Sendable {
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(
-                storage: .file(path: configuration.sqlitePath), logger: logger)
+                storage: .file(path: configuration.sqlitePath), threadPool: sqliteThreads, logger: logger,
+                on: MultiThreadedEventLoopGroup.singleton.any()).get()
         } catch {
             throw NeuroplexError(
                 .unavailable, code: .unavailable,
@@ -175,7 +187,10 @@ public final class Database: Sendable {
     /// read of the schema: a few of them are kept open between transactions.
     private func transactionConnection() async throws -> SQLiteConnection {
         if let kept = idle.withLock({ $0.connections.popLast() }) { return kept }
-        let connection = try await SQLiteConnection.open(storage: .file(path: sqlitePath), logger: logger)
+        let connection = try await SQLiteConnection.open(
+            storage: .file(path: sqlitePath), threadPool: Self.sqliteThreads, logger: logger,
+            on: MultiThreadedEventLoopGroup.singleton.any()
+        ).get()
         do {
             // No busy handler here: it would wait on one of the few threads that run every SQLite call, and with
             // as many transactions waiting as there are threads, the one holding the lock could not run its next
@@ -246,7 +261,9 @@ public final class Database: Sendable {
                 return idle.connections
             }
             for connection in kept { try? await Self.close(connection) }
-            try? await connection.close()
+            // Through the future, not the async `close()`: a server stopped by cancellation (a failed test, a
+            // cancelled service group) still closes its database instead of leaving the connection open.
+            try? await Self.close(connection)
         case .postgres(let postgres):
             try? await postgres.pool.shutdownAsync()
         }

@@ -72,6 +72,20 @@ struct DatabaseTests {
         await database.close()
     }
 
+    @Test("a server stopped by cancellation still closes its SQLite database")
+    func closeWhenCancelled() async throws {
+        let database = try await Database.open(try await makeDatabaseLocation(.sqlite), logger: quietLogger)
+        try await database.ping()
+        // A failed test or a cancelled service group closes the platform from a cancelled task. A connection left
+        // open there was a crash (SQLiteNIO asserts that a connection is closed before it goes).
+        let closing = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await database.close()
+        }
+        await closing.value
+        await #expect(throws: (any Error).self) { try await database.ping() }
+    }
+
     @Test("a URL that is not PostgreSQL is refused with a clear error")
     func badURL() async throws {
         let error = await #expect(throws: NeuroplexError.self) {

@@ -114,7 +114,9 @@ public final class MLJobs: Sendable {
                 SQLBind(priority), SQLBind(0), SQLBind(0), SQLBind("rounds"), SQLBind("{}"),
                 SQLBind(parameters.description), SQLBind(Timestamp.string(now)))
             .run()
-        try await log(job.id, "queued with priority \(priority)")
+        // Stamped when the job was made, not after its row is written: a worker may claim it in between, and its
+        // "started" must not come before "queued" in the log.
+        try await log(job.id, [(now, "queued with priority \(priority)")])
         queued.ring()
         return job
     }

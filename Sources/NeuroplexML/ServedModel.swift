@@ -503,14 +503,21 @@ extension ServedModel {
         let stride: Int
         /// This version's inputs that the caller's columns lack.
         public let missing: [String]
+        /// Per input, where its feature goes and how it is scaled, when every input is numeric (no categories): then
+        /// rows are preprocessed without going through ``ServedModel/write(_:_:row:at:raw:rawAt:)`` cell by cell.
+        let scaling: [(offset: Int, fill: Double, center: Double, scale: Double)]?
     }
 
     /// Maps `columns` (the names of the caller's values, in row order) onto this version's inputs.
     public func layout(for columns: [String]) -> NumericLayout {
         let position = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let sources = inputs.map { position[$0.name] ?? -1 }
+        let scaling = inputs.allSatisfy { $0.kind == .numeric }
+            ? inputs.indices.map { (offsets[$0], inputs[$0].fill ?? .nan, inputs[$0].center ?? 0, inputs[$0].scale ?? 1) }
+            : nil
         return NumericLayout(
-            sources: sources, stride: columns.count, missing: zip(inputs, sources).filter { $1 < 0 }.map(\.0.name))
+            sources: sources, stride: columns.count, missing: zip(inputs, sources).filter { $1 < 0 }.map(\.0.name),
+            scaling: scaling)
     }
 
     /// Predicts `count` rows of numbers laid out as `layout` says (row-major, `columns.count` values a row), through
@@ -518,6 +525,18 @@ extension ServedModel {
     /// - Returns: the predictions, and the preprocessed rows (for ``explain(preprocessed:rows:outputs:)``).
     public func predict(numeric values: [Double], count: Int, layout: NumericLayout) throws -> (outputs: [PredictionOutput], preprocessed: [Double]) {
         var rows = [Double](repeating: 0, count: count * width)
+        if let scaling = layout.scaling {
+            // The same arithmetic as `write` for numeric inputs (a missing value takes the fill, else NaN).
+            for r in 0..<count {
+                let base = r * layout.stride, out = r * width
+                for (index, source) in layout.sources.enumerated() {
+                    let input = scaling[index]
+                    let number = source >= 0 ? values[base + source] : input.fill
+                    rows[out + input.offset] = (number - input.center) / input.scale
+                }
+            }
+            return (try outputs(rows: rows, count: count), rows)
+        }
         var raw = [Double](repeating: 0, count: inputs.count)
         for r in 0..<count {
             let base = r * layout.stride

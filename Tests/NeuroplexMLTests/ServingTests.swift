@@ -430,6 +430,55 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         #expect(code(#"{"model":"gbdt","instances":[{"f1":1,"f2":2,"proto":"udp"}],"explain":"yes"}"#) == "validation_failed")
     }
 
+    /// Sentinel's path: rows of numbers in the caller's column order go through the version's preprocessing as JSON
+    /// instances do (all-numeric inputs take a faster loop; columns the model never saw are ignored, absent ones
+    /// take the fill value).
+    @Test func numericRowsPredictAsJSONInstancesDo() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        defer { Task { await bench.close() } }
+        var csv = "f1,f2,label\n"
+        for (row, (f1, f2)) in Synthetic.points(600, seed: 3).enumerated() {
+            // Some gaps, so that the version learns a fill value for f2.
+            csv += "\(f1),\(row % 13 == 0 ? "" : String(f2)),\(f1 + 2 * f2 > 0.5 ? "attack" : "benign")\n"
+        }
+        let dataset = try await bench.catalogue.upload(csv).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "numeric", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 20]))
+        let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
+        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        #expect(try await bench.wait(job.id).status == .succeeded)
+        worker.cancel()
+        await worker.value
+        let serving = ModelServing(
+            training: bench.training, database: bench.catalogue.database, clock: ManualWallClock(Date()), logger: quietLogger)
+        _ = try await serving.deploy(modelId: model.id, DeployRequest(version: "1", strategy: .init(type: .immediate)))
+        let served = try #require(serving.served().first?.models.first)
+
+        let probes = Synthetic.points(64, seed: 8)
+        func viaJSON(_ instances: [JSONValue]) throws -> [JSONValue] {
+            var request = PredictRequest(model: "numeric", instances: instances)
+            request.allowMissing = true
+            guard case .array(let predictions)? = try JSONValue.parse(try serving.predict(request))["predictions"] else { return [] }
+            return predictions
+        }
+        func expectSame(_ outputs: [PredictionOutput], _ predictions: [JSONValue]) {
+            #expect(outputs.count == probes.count && predictions.count == probes.count)
+            for (output, prediction) in zip(outputs, predictions) {
+                #expect(prediction["label"] == output.label.map(JSONValue.string))
+                #expect(abs((prediction["confidence"]?.numberValue ?? -1) - (output.confidence ?? -2)) < 1e-9)
+            }
+        }
+        let reordered = served.layout(for: ["f2", "unseen", "f1"])
+        let numeric = try served.predict(numeric: probes.flatMap { [$0.1, 7, $0.0] }, count: probes.count, layout: reordered)
+        expectSame(numeric.outputs, try viaJSON(probes.map { .object(["f1": .double($0.0), "f2": .double($0.1)]) }))
+        #expect(Set(numeric.outputs.compactMap(\.label)) == ["attack", "benign"])
+
+        let withoutF2 = served.layout(for: ["f1"])
+        #expect(withoutF2.missing == ["f2"])
+        let filled = try served.predict(numeric: probes.map(\.0), count: probes.count, layout: withoutF2)
+        expectSame(filled.outputs, try viaJSON(probes.map { .object(["f1": .double($0.0)]) }))
+    }
+
     @Test func statistics() {
         // Two-proportion z-test, worked by hand: 80/100 against 90/100 → z = 0.1 / √(0.85·0.15·0.02) = 1.9803.
         let test = ProportionTest(a: ("a", 80, 100), b: ("b", 90, 100))

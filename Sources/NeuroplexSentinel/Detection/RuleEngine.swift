@@ -71,6 +71,26 @@ public struct RuleEngine {
             }
             return first
         }
+
+        /// Adds `entry`, drops the observations older than `span` seconds before it, and measures what is left.
+        mutating func slide(adding entry: Entry, span: Double, measure: DetectionRule.Measure) -> Double {
+            while let first = live.first, first.time < entry.time - span {
+                _ = dropFirst()
+                sum -= first.amount
+                if case .distinct = measure {
+                    distinct[first.value, default: 1] -= 1
+                    if distinct[first.value] == 0 { distinct[first.value] = nil }
+                }
+            }
+            entries.append(entry)
+            sum += entry.amount
+            if case .distinct = measure { distinct[entry.value, default: 0] += 1 }
+            return switch measure {
+            case .count: Double(live.count)
+            case .distinct: Double(distinct.count)
+            case .sum: sum
+            }
+        }
     }
 
     private struct Key: Hashable {
@@ -129,24 +149,9 @@ public struct RuleEngine {
         _ key: Key, rule: DetectionRule, time: Double, value: String, amount: Double, id: String, isFlow: Bool,
         source: String, destination: String?, port: Int?
     ) -> Alert? {
-        var window = windows[key] ?? Window()
-        while let first = window.live.first, first.time < time - rule.windowSeconds {
-            _ = window.dropFirst()
-            window.sum -= first.amount
-            if case .distinct = rule.measure {
-                window.distinct[first.value, default: 1] -= 1
-                if window.distinct[first.value] == 0 { window.distinct[first.value] = nil }
-            }
-        }
-        window.entries.append((time, value, amount, id))
-        window.sum += amount
-        if case .distinct = rule.measure { window.distinct[value, default: 0] += 1 }
-        let measure: Double = switch rule.measure {
-        case .count: Double(window.live.count)
-        case .distinct: Double(window.distinct.count)
-        case .sum: window.sum
-        }
-        windows[key] = window
+        // Mutated in place: a copy taken out of the dictionary would make every append copy the whole window.
+        let measure = windows[key, default: Window()].slide(
+            adding: (time, value, amount, id), span: rule.windowSeconds, measure: rule.measure)
 
         if var alert = open[key], time - alert.lastSeen <= throttleSeconds {
             // Still the same activity: the open alert grows, whether or not this observation crossed the line.
@@ -157,7 +162,7 @@ public struct RuleEngine {
             open[key] = alert
             return measure >= rule.threshold ? alert : nil
         }
-        guard measure >= rule.threshold else { return nil }
+        guard measure >= rule.threshold, let window = windows[key] else { return nil }
         idCounter += 1
         var evidence = Alert.Evidence(rule: rule.id, measured: measure, threshold: rule.threshold)
         // The window's observations are the evidence: the first of them, up to the limit.

@@ -22,3 +22,15 @@ trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.05; done
 NEUROPLEX_URL="http://127.0.0.1:$port" NEUROPLEX_KEY=$(cat "$work/data/admin.key") \
   python3 bench/sentinel-ml.py --fixtures Tests/Fixtures/sentinel --speed-capture "$work/speed.pcap" --speed-capture "$work/lab-repeated.pcap"
+# The peer on the same captures, in the same run: tshark's conversation tables (read → dissect → per-conversation
+# totals), one core.
+echo "$(tshark -v | head -1):"
+for capture in "$work/speed.pcap" "$work/lab-repeated.pcap"; do
+  packets=$(python3 -c "import sys; d=open(sys.argv[1],'rb').read(); n=0; i=24
+while i + 16 <= len(d): n += 1; i += 16 + int.from_bytes(d[i+8:i+12], 'little')
+print(n)" "$capture")
+  start=$(date +%s.%N)
+  tshark -n -r "$capture" -q -z conv,tcp -z conv,udp > /dev/null 2>&1
+  end=$(date +%s.%N)
+  echo "$(basename "$capture"): tshark -q -z conv,tcp -z conv,udp: $packets packets, $(python3 -c "print(f'{$end - $start:.3f} s = {$packets / ($end - $start):,.0f} packets/s')")"
+done

@@ -223,40 +223,67 @@ public final class Sentinel: Sendable {
         let latest = Self.latest(alerts)
         guard !latest.isEmpty else { return }
         try await writer.run {
-            let grouped = live.withLock { live in latest.map { ($0, live.grouper.add($0)) } }
+            let (incidentIds, incidentList) = live.withLock { $0.grouper.add(latest) }
             let previous = try await self.storedAlerts(ids: latest.map(\.id))
-            let stored = grouped.map { StoredAlert(alert: $0.0, incidentId: $0.1.id, feedback: previous[$0.0.id]?.feedback) }
-            var incidents: [String: Incident] = [:]
-            for (_, incident) in grouped { incidents[incident.id] = incident }
-            let changed = incidents
-            try await database.transaction { sql in
-                for entry in stored {
-                    try await sql.delete(from: "sentinel_alerts").where("id", .equal, entry.alert.id).run()
+            let stored = zip(latest, incidentIds).map {
+                StoredAlert(alert: $0, incidentId: $1, feedback: previous[$0.id]?.feedback)
+            }
+            // Each alert encoded once, for its row and its announcement.
+            let documents = try stored.map { try Self.json($0) }
+            let rows = zip(stored, documents).map { entry, document -> [any SQLExpression] in
+                [SQLBind(entry.alert.id), SQLBind(Severity.allCases.firstIndex(of: entry.alert.severity)!),
+                 SQLBind(entry.alert.lastSeen), SQLBind(document)]
+            }
+            let incidentDocuments = try await database.transaction { sql in
+                // New or updated, many rows a statement: a capture can raise tens of thousands of alerts (a model
+                // scoring a flood from many sources), and a statement each took most of its analysis time.
+                for start in stride(from: 0, to: rows.count, by: Self.rowsPerStatement) {
                     try await sql.insert(into: "sentinel_alerts").columns("id", "severity", "last_seen", "document")
-                        .values(SQLBind(entry.alert.id), SQLBind(Severity.allCases.firstIndex(of: entry.alert.severity)!),
-                                SQLBind(entry.alert.lastSeen), SQLBind(try Self.json(entry)))
+                        .rows(rows[start..<min(start + Self.rowsPerStatement, rows.count)])
+                        .onConflict(with: "id") {
+                            $0.set(excludedValueOf: "severity").set(excludedValueOf: "last_seen").set(excludedValueOf: "document")
+                        }
                         .run()
                 }
-                for incident in changed.values { try await Self.save(incident, sql) }
+                return try await Self.save(incidentList, sql)
             }
             if let announce {
-                for entry in stored { announce("sentinel.alerts", try Self.json(entry)) }
-                for incident in changed.values.sorted(by: { $0.id < $1.id }) { announce("sentinel.incidents", try Self.json(incident)) }
+                for document in documents { announce("sentinel.alerts", document) }
+                for document in incidentDocuments { announce("sentinel.incidents", document) }
             }
         }
     }
 
-    private static func save(_ incident: Incident, _ sql: any SQLDatabase) async throws {
-        try await sql.delete(from: "sentinel_incidents").where("id", .equal, incident.id).run()
-        try await sql.insert(into: "sentinel_incidents").columns("id", "status", "document")
-            .values(SQLBind(incident.id), SQLBind(incident.status.rawValue), SQLBind(try json(incident))).run()
+    /// Stores incidents, new or changed, many rows a statement; returns each one's JSON document.
+    @discardableResult
+    private static func save(_ incidents: [Incident], _ sql: any SQLDatabase) async throws -> [String] {
+        let documents = try incidents.map { try json($0) }
+        let rows = zip(incidents, documents).map { incident, document -> [any SQLExpression] in
+            [SQLBind(incident.id), SQLBind(incident.status.rawValue), SQLBind(document)]
+        }
+        for start in stride(from: 0, to: rows.count, by: rowsPerStatement) {
+            try await sql.insert(into: "sentinel_incidents").columns("id", "status", "document")
+                .rows(rows[start..<min(start + rowsPerStatement, rows.count)])
+                .onConflict(with: "id") { $0.set(excludedValueOf: "status").set(excludedValueOf: "document") }
+                .run()
+        }
+        return documents
     }
 
+    /// Rows written by one statement: 200 rows of 4 values stay under every SQLite build's limit on bound
+    /// parameters (999 in old ones).
+    static let rowsPerStatement = 200
+
     private func storedAlerts(ids: [String]) async throws -> [String: StoredAlert] {
-        guard !ids.isEmpty else { return [:] }
-        let rows = try await database.sql.select().column("document").from("sentinel_alerts").where("id", .in, ids).all()
-        let alerts = try rows.map { try Self.decode(StoredAlert.self, $0) }
-        return Dictionary(alerts.map { ($0.alert.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var alerts: [String: StoredAlert] = [:]
+        for start in stride(from: 0, to: ids.count, by: 4 * Self.rowsPerStatement) {
+            let chunk = Array(ids[start..<min(start + 4 * Self.rowsPerStatement, ids.count)])
+            for row in try await database.sql.select().column("document").from("sentinel_alerts").where("id", .in, chunk).all() {
+                let alert = try Self.decode(StoredAlert.self, row)
+                alerts[alert.alert.id] = alerts[alert.alert.id] ?? alert
+            }
+        }
+        return alerts
     }
 
     // MARK: Alerts
@@ -339,7 +366,7 @@ public final class Sentinel: Sendable {
             changed.status = status
             let incident = changed
             live.withLock { live in _ = try? live.grouper.setStatus(incidentId, status) }
-            try await database.transaction { sql in try await Self.save(incident, sql) }
+            try await database.transaction { sql in try await Self.save([incident], sql) }
             return incident
         }
     }

@@ -40,6 +40,9 @@ public final class SentinelCaptures: Sendable {
         public var modelVersion: Int?
         /// Flows the model scored as an attack.
         public var flowsScoredAsAttack: Int?
+        /// The model's alerts whose evidence has no top features: past the capture's explanation budget
+        /// (``FlowPipeline/explanationBudget``), or from a model that cannot explain.
+        public var modelAlertsUnexplained: Int?
         public var progress: Progress
         /// Where the capture stops being readable, when it does: it was analysed up to there.
         public var damaged: CaptureDamage?
@@ -402,6 +405,7 @@ public final class SentinelCaptures: Sendable {
             let alerts = try await sentinel.analyse(flows: observations, modelAlerts: modelAlerts?.alerts ?? [])
             capture.modelVersion = modelAlerts?.modelVersion
             capture.flowsScoredAsAttack = modelAlerts.map { $0.alerts.reduce(0) { $0 + $1.count } }
+            capture.modelAlertsUnexplained = modelAlerts.map { $0.alerts.filter { $0.evidence.topFeatures == nil }.count }
             capture.status = .succeeded
             capture.format = summary.format
             capture.packets = summary.packets

@@ -21,9 +21,11 @@ struct SentinelAPITests {
             uri: uri, method: .post, headers: [.authorization: "Bearer \(key)", .contentType: type], body: ByteBuffer(string: body))
     }
 
-    @Test("failed logins raise a T1110 alert, grouped into an incident with a report; analysts change its status")
-    func eventsToIncidents() async throws {
-        let configuration = try await testConfiguration(.sqlite)
+    @Test(
+        "failed logins raise a T1110 alert, grouped into an incident with a report; analysts change its status",
+        arguments: TestEngines.all)
+    func eventsToIncidents(engine: Database.Engine) async throws {
+        let configuration = try await testConfiguration(engine)
         let incidentID: String
         let admin: String
         do {
@@ -46,6 +48,14 @@ struct SentinelAPITests {
 
                 let verdict = try await client.send(.post, "/sentinel/alerts/\(alertID)/feedback", key: admin, json: #"{"verdict":"true_positive","note":"hydra"}"#)
                 #expect((verdict.json["feedback"] as? [String: Any])?["verdict"] as? String == "true_positive")
+                // The same attacker a few seconds later: the stored alert grows (its row is updated, the analyst's
+                // verdict kept) instead of a second one.
+                let more = Self.sshLog.replacingOccurrences(of: "01:00:0", with: "01:00:2")
+                #expect(try await text(client, "/sentinel/events", key: admin, body: more).status == .ok)
+                let grown = try await client.send(.get, "/sentinel/alerts/\(alertID)", key: admin).json
+                #expect((grown["alert"] as? [String: Any])?["count"] as? Int ?? 0 > listed["alert"].flatMap { ($0 as? [String: Any])?["count"] as? Int } ?? 0)
+                #expect((grown["feedback"] as? [String: Any])?["verdict"] as? String == "true_positive")
+                #expect((try await client.send(.get, "/sentinel/alerts", key: admin).json["data"] as? [Any])?.count == 1)
                 expectProblem(
                     try await client.send(.post, "/sentinel/alerts/\(alertID)/feedback", key: admin, json: #"{"verdict":"maybe"}"#),
                     .badRequest, code: "validation_failed")

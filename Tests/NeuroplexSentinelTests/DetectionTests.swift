@@ -1,5 +1,7 @@
 import NeuroplexCore
 import NeuroplexSentinel
+import NeuroplexTestSupport
+import Synchronization
 import Testing
 
 /// Flows shaped like the acceptance capture's (and the lab's): benign conversations, and attacks.
@@ -231,5 +233,47 @@ struct ModelAlertTests {
         alerts.add(other, scan)
         #expect(alerts.wantsExplanation(key: ModelAlerts.key(other, scan), FlowScore(label: "portscan", confidence: 0.5)))
         #expect(alerts.alerts.first?.evidence.topFeatures == top && alerts.alerts.count == 2)
+    }
+}
+
+@Suite("Flow pipeline with a model")
+struct FlowPipelineTests {
+    /// Scores every flow as a scan and explains whatever it is asked to, counting.
+    final class EveryFlowAScan: FlowScorer {
+        let explained = Mutex(0)
+        let model = "flows"
+        let modelVersion = 1
+        func score(features: [Double], count: Int, explain: (Int, FlowScore) -> Bool) throws -> [FlowScore] {
+            (0..<count).map { row in
+                var score = FlowScore(label: "portscan", confidence: 0.9)
+                if explain(row, score) {
+                    explained.withLock { $0 += 1 }
+                    score.topFeatures = [Alert.FeatureContribution(feature: "Dst Port", contribution: 1)]
+                }
+                return score
+            }
+        }
+    }
+
+    @Test("a capture explains its strongest flows up to a budget; alerts past it keep their score without top features")
+    func explanationBudget() {
+        // One refused connection from each of more attackers than the budget: each opens an alert of its own.
+        let attackers = FlowPipeline.explanationBudget + 300
+        var builder = CaptureBuilder()
+        for index in 0..<attackers {
+            builder.refused(1_700_000_000 + Double(index) * 0.001, "198.18.\(2 + index / 250).\(1 + index % 250)", 40000, "198.18.1.1", 22)
+        }
+        let bytes = builder.pcap()
+        let scorer = EveryFlowAScan()
+        var pipeline = FlowPipeline(scorer: scorer, writesCSV: false, id: { "\($0)" })
+        let flows = CaptureFlows()
+        bytes.withUnsafeBytes { chunk in flows.feed(chunk) { try? pipeline.add($0) } }
+        _ = flows.finish { try? pipeline.add($0) }
+        #expect(throws: Never.self) { try pipeline.finish() }
+        let alerts = pipeline.modelAlerts?.alerts ?? []
+        #expect(alerts.count == attackers)
+        #expect(scorer.explained.withLock { $0 } == FlowPipeline.explanationBudget && pipeline.explained == FlowPipeline.explanationBudget)
+        #expect(alerts.filter { $0.evidence.topFeatures != nil }.count == FlowPipeline.explanationBudget)
+        #expect(alerts.allSatisfy { $0.evidence.score == 0.9 && $0.evidence.model == "flows" })
     }
 }

@@ -36,18 +36,36 @@ public struct IncidentGrouper {
     /// Adds a new or updated alert; returns the incident it belongs to now.
     @discardableResult
     public mutating func add(_ alert: Alert) -> Incident {
+        incidents[join(alert)]
+    }
+
+    /// Adds new or updated alerts; returns each one's incident id, and the incidents they changed (each once, in
+    /// id order).
+    public mutating func add(_ alerts: [Alert]) -> (incidentIds: [String], changed: [Incident]) {
+        var changed = Set<Int>()
+        let ids = alerts.map { alert in
+            let index = join(alert)
+            changed.insert(index)
+            return incidents[index].id
+        }
+        return (ids, changed.sorted().map { incidents[$0] })
+    }
+
+    /// Joins an alert to its attacker's incident, or opens one; returns the incident's index.
+    private mutating func join(_ alert: Alert) -> Int {
         if let index = latestByAttacker[alert.source], incidents[index].status != .resolved,
             alert.firstSeen - incidents[index].lastSeen <= gapSeconds
         {
-            var incident = incidents[index]
-            if !incident.alertIds.contains(alert.id) { incident.alertIds.append(alert.id) }
-            if let target = alert.destination, !incident.targets.contains(target) { incident.targets.append(target) }
-            if let technique = alert.technique, !incident.techniques.contains(technique) { incident.techniques.append(technique) }
-            incident.severity = max(incident.severity, alert.severity)
-            incident.firstSeen = min(incident.firstSeen, alert.firstSeen)
-            incident.lastSeen = max(incident.lastSeen, alert.lastSeen)
-            incidents[index] = incident
-            return incident
+            // Changed in place: a copy taken out would copy the incident's lists at every alert.
+            if !incidents[index].alertIds.contains(alert.id) { incidents[index].alertIds.append(alert.id) }
+            if let target = alert.destination, !incidents[index].targets.contains(target) { incidents[index].targets.append(target) }
+            if let technique = alert.technique, !incidents[index].techniques.contains(technique) {
+                incidents[index].techniques.append(technique)
+            }
+            incidents[index].severity = max(incidents[index].severity, alert.severity)
+            incidents[index].firstSeen = min(incidents[index].firstSeen, alert.firstSeen)
+            incidents[index].lastSeen = max(incidents[index].lastSeen, alert.lastSeen)
+            return index
         }
         let incident = Incident(
             id: idPrefix + Identifier.base62(UInt64(incidents.count + 1), width: 6), attacker: alert.source, targets: alert.destination.map { [$0] } ?? [],
@@ -55,7 +73,7 @@ public struct IncidentGrouper {
             status: .open, firstSeen: alert.firstSeen, lastSeen: alert.lastSeen)
         latestByAttacker[alert.source] = incidents.count
         incidents.append(incident)
-        return incident
+        return incidents.count - 1
     }
 
     /// Changes an incident's status. - Throws: `not_found` for an unknown id.

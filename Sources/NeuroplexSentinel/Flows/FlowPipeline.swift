@@ -3,6 +3,11 @@
 public struct FlowPipeline {
     /// Flows scored per call to the model.
     public static let batchSize = 2048
+    /// Flows explained at most per capture. Explaining a flow (TreeSHAP) costs about as much as scoring a thousand,
+    /// and each model alert explains its strongest flow: a capture with tens of thousands of distinct attackers
+    /// would spend nearly all its time there (30k packets/s instead of 500k+). The alerts past the budget keep
+    /// their class, score, model and flows, without top features.
+    public static let explanationBudget = 1_000
 
     /// The CSV rows not yet taken (when `writesCSV`); the owner writes and empties it as it likes.
     public var csv: [UInt8] = []
@@ -15,6 +20,8 @@ public struct FlowPipeline {
     private var features: [Double] = []
     private var batch: [Double] = []
     private var batchStart = 0
+    /// Flows explained so far.
+    public private(set) var explained = 0
 
     public init(scorer: (any FlowScorer)?, writesCSV: Bool = true, id: @escaping (Int) -> String) {
         self.scorer = scorer
@@ -48,13 +55,17 @@ public struct FlowPipeline {
         let start = batchStart
         let alerts = modelAlerts
         var chosen: [String: Double] = [:]
+        var budget = Self.explanationBudget - explained
         let scores = try scorer.score(features: batch, count: count) { row, score in
+            guard budget > 0 else { return false }
             let key = ModelAlerts.key(observations[start + row], score)
             if let best = chosen[key], best >= score.confidence { return false }
             guard alerts?.wantsExplanation(key: key, score) ?? true else { return false }
             chosen[key] = score.confidence
+            budget -= 1
             return true
         }
+        explained = Self.explanationBudget - budget
         for (offset, score) in scores.enumerated() { modelAlerts?.add(observations[batchStart + offset], score) }
         batchStart = observations.count
         batch.removeAll(keepingCapacity: true)

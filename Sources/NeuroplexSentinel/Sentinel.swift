@@ -192,7 +192,15 @@ public final class Sentinel: Sendable {
     /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules and fresh host
     /// baselines, in capture time; stores and returns their alerts and `modelAlerts` (a model's, on the same flows).
     public func analyse(flows: [FlowObservation], modelAlerts: [Alert] = []) async throws -> [Alert] {
-        let alerts = Self.detect(flows: flows, rules: live.withLock { $0.rules.map(\.rule) }) + modelAlerts
+        try await store(Self.detect(flows: flows, rules: detectionRules) + modelAlerts)
+    }
+
+    /// The rules in force now, for ``detect(flows:rules:)`` run elsewhere (a capture's analysis thread).
+    public var detectionRules: [DetectionRule] { live.withLock { $0.rules.map(\.rule) } }
+
+    /// Stores a sequence of raises and updates of alerts that ``detect(flows:rules:)`` (or a model) made, with
+    /// their incidents; returns each alert's last state.
+    public func store(_ alerts: [Alert]) async throws -> [Alert] {
         try await record(alerts)
         return Self.latest(alerts)
     }

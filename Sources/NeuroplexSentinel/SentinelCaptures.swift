@@ -7,8 +7,8 @@ import Synchronization
 
 /// Uploaded packet captures, analysed as background jobs: the capture is stored as a blob, read into flows
 /// (``CaptureFlows``), the flows are written as CICFlowMeter CSV (another blob) and run through the rules and host
-/// baselines (``Sentinel/analyse(flows:)``). One capture is analysed at a time, on a thread of its own; captures
-/// still queued or running when the server stopped are analysed again when it starts.
+/// baselines (``Sentinel/detect(flows:rules:)``, then ``Sentinel/store(_:)``). One capture is analysed at a time, on a
+/// thread of its own; captures still queued or running when the server stopped are analysed again when it starts.
 public final class SentinelCaptures: Sendable {
     public struct Progress: Codable, Sendable, Equatable {
         public var current: Int64
@@ -381,7 +381,10 @@ public final class SentinelCaptures: Sendable {
                 flowScorer = try await scorer(model)
             }
             let chosenScorer = flowScorer
-            let (summary, flowsDigest, observations, modelAlerts) = try await DedicatedThread.run("sentinel-capture", background: true) { _ in
+            let rules = sentinel.detectionRules
+            // Everything but storing runs on the analysis thread, the rules too (sorting and windowing a large
+            // capture's flows would hold one of the cooperative pool's threads).
+            let (summary, flowsDigest, raised, modelAlerts) = try await DedicatedThread.run("sentinel-capture", background: true) { _ in
                 let output = try self.blobs.makeWriter()
                 var pipeline = FlowPipeline(scorer: chosenScorer, id: { "\(id):\($0)" })
                 var failure: (any Error)?
@@ -400,9 +403,10 @@ public final class SentinelCaptures: Sendable {
                 if let failure { throw failure }
                 try pipeline.finish()
                 try output.write(pipeline.csv[...])
-                return (summary, try output.commit().digest, pipeline.observations, pipeline.modelAlerts)
+                let digest = try output.commit().digest
+                return (summary, digest, Sentinel.detect(flows: pipeline.observations, rules: rules), pipeline.modelAlerts)
             }
-            let alerts = try await sentinel.analyse(flows: observations, modelAlerts: modelAlerts?.alerts ?? [])
+            let alerts = try await sentinel.store(raised + (modelAlerts?.alerts ?? []))
             capture.modelVersion = modelAlerts?.modelVersion
             capture.flowsScoredAsAttack = modelAlerts.map { $0.alerts.reduce(0) { $0 + $1.count } }
             capture.modelAlertsUnexplained = modelAlerts.map { $0.alerts.filter { $0.evidence.topFeatures == nil }.count }

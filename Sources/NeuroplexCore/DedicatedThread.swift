@@ -30,17 +30,7 @@ public enum DedicatedThread {
         let cancellation = Cancellation()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let thread = Thread {
-                    Thread.current.name = name
-                    #if os(Linux)
-                    // On Linux the nice value is a thread's own, and `who` 0 names the calling thread alone.
-                    if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
-                    #endif
-                    continuation.resume(with: Result { try work(cancellation) })
-                }
-                // XGBoost's recursion and OpenMP want more than a secondary thread's default stack.
-                thread.stackSize = 8 << 20
-                thread.start()
+                start(name, background: background) { continuation.resume(with: Result { try work(cancellation) }) }
             }
         } onCancel: {
             cancellation.cancel()
@@ -49,6 +39,22 @@ public enum DedicatedThread {
 }
 
 extension DedicatedThread {
+    /// Starts a thread named `name` that runs `body`.
+    static func start(_ name: String, background: Bool, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            // Named from inside: on Linux a name set before `start()` does not reach the thread (`top -H`, backtraces).
+            Thread.current.name = name
+            #if os(Linux)
+            // On Linux the nice value is a thread's own, and `who` 0 names the calling thread alone.
+            if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+            #endif
+            body()
+        }
+        // XGBoost's recursion and OpenMP want more than a secondary thread's default stack.
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
     /// Runs async `operation` with a thread of its own as its task executor: its synchronous stretches (reading and
     /// preparing a dataset, a learner written in Swift) run there instead of on the cooperative pool, whose few
     /// threads (two on a two-core machine) serve every request of the process. Cancellation is the calling task's;
@@ -69,16 +75,7 @@ final class ThreadTaskExecutor: TaskExecutor {
     private let wake = DispatchSemaphore(value: 0)
 
     init(name: String, background: Bool) {
-        let thread = Thread { [self] in
-            // Named from inside: on Linux a name set before `start()` does not reach the thread (`top -H`, backtraces).
-            Thread.current.name = name
-            #if os(Linux)
-            if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
-            #endif
-            loop()
-        }
-        thread.stackSize = 8 << 20
-        thread.start()
+        DedicatedThread.start(name, background: background) { [self] in loop() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

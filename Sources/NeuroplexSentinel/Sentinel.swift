@@ -189,12 +189,6 @@ public final class Sentinel: Sendable {
         return Self.latest(alerts)
     }
 
-    /// Runs flows (a capture's, or imported records) through a fresh engine with the current rules and fresh host
-    /// baselines, in capture time; stores and returns their alerts and `modelAlerts` (a model's, on the same flows).
-    public func analyse(flows: [FlowObservation], modelAlerts: [Alert] = []) async throws -> [Alert] {
-        try await store(Self.detect(flows: flows, rules: detectionRules) + modelAlerts)
-    }
-
     /// The rules in force now, for ``detect(flows:rules:)`` run elsewhere (a capture's analysis thread).
     public var detectionRules: [DetectionRule] { live.withLock { $0.rules.map(\.rule) } }
 

@@ -96,18 +96,13 @@ public struct MLTraining: Sendable {
     func execute(_ job: MLJob) async {
         let state = JobState(clock: jobs.clock)
         state.append("started")
-        // The job's own work (reading and preparing data, learners written in Swift) runs on a thread of its own, so
-        // that a long job never holds one of the cooperative pool's few threads. Not at a lower priority: the job
-        // holds SQLite's write lock while it stores its version, and a starved holder would stall every writer.
         let work = Task { () async throws -> JobOutcome in
-            try await DedicatedThread.withExecutor("ml-job") {
-                if job.type == "train" { return .version(try await train(job, state: state)) }
-                guard let runner = runners.runner(job.type) else {
-                    throw NeuroplexError(.internal, code: .internal, "no worker here runs jobs of type '\(job.type)'")
-                }
-                let done = try await runner(job, JobReporter(state: state))
-                return .result(done.result, summary: done.summary)
+            if job.type == "train" { return .version(try await train(job, state: state)) }
+            guard let runner = runners.runner(job.type) else {
+                throw NeuroplexError(.internal, code: .internal, "no worker here runs jobs of type '\(job.type)'")
             }
+            let done = try await runner(job, JobReporter(state: state))
+            return .result(done.result, summary: done.summary)
         }
         jobs.registerRunning(job.id) {
             state.cancelledByUser.store(true, ordering: .relaxed)

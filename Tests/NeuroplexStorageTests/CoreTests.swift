@@ -77,34 +77,3 @@ struct CoreTests {
     }
 }
 
-@Suite("Dedicated threads")
-struct DedicatedThreadTests {
-    /// Synchronous work between awaits, the way a Swift learner runs: on the executor's thread, not the pool's.
-    static func threadName() async -> String? {
-        await Task.yield()
-        return currentThreadName()
-    }
-
-    static func currentThreadName() -> String? { Thread.current.name }
-
-    @Test("an operation with a thread as its executor runs there, even after awaits, and sees its task's cancellation")
-    func executor() async throws {
-        let names = try await DedicatedThread.withExecutor("test-executor") {
-            var names: [String?] = []
-            for _ in 0..<3 { names.append(await Self.threadName()) }
-            return names
-        }
-        #expect(names == Array(repeating: "test-executor", count: 3))
-
-        let started = AsyncStream<Void>.makeStream()
-        let running = Task {
-            try await DedicatedThread.withExecutor("test-cancelled") {
-                started.continuation.yield()
-                while true { try await Task.sleep(for: .milliseconds(5)) }
-            }
-        }
-        for await _ in started.stream { break }
-        running.cancel()
-        await #expect(throws: CancellationError.self) { try await running.value }
-    }
-}

@@ -185,7 +185,18 @@ struct MemoryTests {
         try handle.write(contentsOf: Data([200, 0, 0, 0, 1, 2, 3, 4, 9]))
         try handle.close()
 
-        let reopened = try await open(directory, clock: clock)
+        // A real crash releases the directory lock with the process; here the "dead" engine releases it when its
+        // last reference (its log's flush thread may hold one a moment longer) goes: reopen once it has.
+        var attempt: Memory?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while attempt == nil {
+            do {
+                attempt = try await open(directory, clock: clock)
+            } catch let error as NeuroplexError where error.code == .unavailable && ContinuousClock.now < deadline {
+                await Task.yield()
+            }
+        }
+        let reopened = try #require(attempt)
         #expect(reopened.count == 200)  // 199 durable keys + counter
         #expect(reopened.get("durable:7") == nil)
         #expect(reopened.get("durable:199")?.value == ["i": 199])

@@ -161,7 +161,11 @@ public func buildApplication(
             sentinel: platform.sentinel,
             group: ServerThreads.group(configured: configuration.httpEventLoops) ?? MultiThreadedEventLoopGroup.singleton,
             logger: logger)
-        let router = try buildRouter(platform: platform, clock: clock, metrics: metrics, collectors: collectors)
+        let changeFrames = ChangeFrameCache()
+        let watchHub = WatchHub(
+            memory: platform.memory, frames: changeFrames, behindLimit: platform.configuration.memoryWatchLagBytes)
+        let router = try buildRouter(
+            platform: platform, clock: clock, metrics: metrics, collectors: collectors, watchHub: watchHub)
         var services: [any Service] = [
             PlatformCloser(platform: platform, logger: logger),
             KeyCacheRefresher(keys: platform.keys, logger: logger),
@@ -206,7 +210,7 @@ public func buildApplication(
                     ? MemoryKVChannelHandler.Shared(
                         memory: platform.memory, keys: platform.keys, metrics: metrics.http, readScope: .memoryRead,
                         writeScope: .memoryWrite, serverName: serverName,
-                        maxBody: min(MemoryKVChannelHandler.maxBody, configuration.maxBodyBytes))
+                        maxBody: min(MemoryKVChannelHandler.maxBody, configuration.maxBodyBytes), watchHub: watchHub)
                     : nil
             ) { head, logger in
                 if let handler = await webSocket.decide(head, logger: logger) { return handler }
@@ -226,7 +230,7 @@ public func buildApplication(
 /// The routes and middleware, in order from the outside in: metrics (which so count the final status), request
 /// id and problem rendering, the body limit, then the OpenAPI operations with their scope checks.
 func buildRouter(
-    platform: Platform, clock: any WallClock, metrics: ServerMetrics, collectors: SentinelCollectors
+    platform: Platform, clock: any WallClock, metrics: ServerMetrics, collectors: SentinelCollectors, watchHub: WatchHub
 ) throws -> Router<NeuroplexRequestContext> {
     let document = try OpenAPIDocument.bundled()
     let serving = platform.serving
@@ -238,9 +242,6 @@ func buildRouter(
     router.middlewares.add(
         BodyLimitMiddleware(maxBytes: platform.configuration.maxBodyBytes, streamedPaths: ["/ml/datasets/upload", "/sentinel/captures"]))
 
-    let changeFrames = ChangeFrameCache()
-    let watchHub = WatchHub(
-        memory: platform.memory, frames: changeFrames, behindLimit: platform.configuration.memoryWatchLagBytes)
     let handler = APIHandler(
         keys: platform.keys,
         memory: platform.memory,
@@ -249,7 +250,7 @@ func buildRouter(
             DatabaseCheck(database: platform.database),
             DiskSpaceCheck(directory: platform.configuration.dataDirectory),
         ]),
-        metrics: metrics, clock: clock, changeFrames: changeFrames, watchHub: watchHub)
+        metrics: metrics, clock: clock, changeFrames: watchHub.frames, watchHub: watchHub)
     try handler.registerHandlers(
         on: RouterTransport(
             router: router, document: document, keys: platform.keys,

@@ -110,6 +110,9 @@ struct HTTP1WebSocketChannel: ServerChildChannel, HTTPChannelHandler {
                     notUpgradingCompletionHandler: { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                            if memoryFastPath?.watchHub != nil {
+                                try channel.pipeline.syncOperations.addHandler(LiveStreamShutdownHandler())
+                            }
                             try channel.pipeline.syncOperations.addHandler(
                                 HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
                             if let memoryFastPath {

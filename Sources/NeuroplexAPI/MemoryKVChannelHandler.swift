@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTPTypes
@@ -27,6 +28,9 @@ import Synchronization
 /// Answers keep the order of the requests: a request is answered here only when no earlier request of the
 /// connection is still with the router; with sync durability the answer waits for the log's group commit, and the
 /// connection reads nothing more meanwhile.
+///
+/// A plain live watch (`GET /memory/watch`, at most a `pattern` in the query) is answered here too: the head, then
+/// the pattern's feed writes the body through a ``LoopWatchStream`` until the client goes, lags or the server stops.
 final class MemoryKVChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -43,12 +47,15 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         let serverName: String
         /// The largest body answered here (64 KiB, or the configured limit when lower).
         let maxBody: Int
+        /// Live watches (`GET /memory/watch` without `since`) are streamed here from this hub's feeds when set.
+        var watchHub: WatchHub?
         let dates = HTTPDateCache()
     }
 
     /// The largest body answered here by default; larger ones go to the router, which enforces the configured limit.
     static let maxBody = 64 * 1024
     static let route = "/memory/kv/{key}"
+    static let watchRoute = "/memory/watch"
     private static let prefix = Array("/memory/kv/".utf8)
 
     private let shared: Shared
@@ -56,6 +63,10 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private var withRouter = 0
     /// The request being collected to be answered here.
     private var pending: (head: HTTPRequest, key: String, body: ByteBuffer?, start: UInt64)?
+    /// A live watch whose request is being read, and the stream once it is answered. A connection with a live
+    /// watch answers nothing else: the response has no end but the server's.
+    private var pendingWatch: (head: HTTPRequest, pattern: String, start: UInt64)?
+    private var watch: LoopWatchStream?
     /// While an answer waits for the disk: the parts that arrived meanwhile, and whether a read was asked for.
     private var waitingForDisk = false
     private var held: [HTTPRequestPart] = []
@@ -86,15 +97,37 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let watch, context.channel.isWritable { watch.deliver() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is EndLiveStreams {
+            watch?.end()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        // Anything sent after a live watch's request is not answered (the watch's response does not end).
+        guard watch == nil else { return }
         switch part {
         case .head(let head):
             if withRouter == 0, let key = Self.answerableKey(head, shared: shared) {
                 pending = (head, key, nil, DispatchTime.now().uptimeNanoseconds)
+            } else if withRouter == 0, let pattern = Self.answerableWatch(head, shared: shared) {
+                pendingWatch = (head, pattern, DispatchTime.now().uptimeNanoseconds)
             } else {
                 forward(.head(head), context: context)
             }
         case .body(var bytes):
+            if let request = pendingWatch {
+                // A GET with a body: the router decides what that is.
+                pendingWatch = nil
+                return handOver(request.head, bytes, context: context)
+            }
             guard var request = pending else {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
@@ -107,6 +140,10 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
             }
             pending = request
         case .end:
+            if let request = pendingWatch {
+                pendingWatch = nil
+                return startWatch(request, context: context)
+            }
             guard let request = pending else {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
@@ -228,6 +265,34 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         shared.metrics.record(route: Self.route, method: request.method, status: 200, start: start)
     }
 
+    /// Answers a live watch: joins the pattern's feed, then sends the head of an SSE response whose body the feed
+    /// writes (see ``LoopWatchStream``).
+    private func startWatch(_ request: (head: HTTPRequest, pattern: String, start: UInt64), context: ChannelHandlerContext) {
+        guard let hub = shared.watchHub else { return handOver(request.head, nil, ended: true, context: context) }
+        // Joined before the answer starts: every change after the client sees the head is in the stream.
+        let stream = hub.stream(request.pattern, to: context)
+        watch = stream
+        // Left when the connection closes (Hummingbird's connection handler, before this one, does not pass
+        // `channelInactive` on).
+        let bound = NIOLoopBound(stream, eventLoop: context.eventLoop)
+        context.channel.closeFuture.whenComplete { _ in bound.value.stop() }
+        var fields = HTTPFields()
+        fields.reserveCapacity(5)
+        fields[.contentType] = "text/event-stream"
+        fields[.cacheControl] = "no-cache"
+        if let sent = request.head.headerFields[.xRequestID], RequestTracingMiddleware.isAcceptable(sent) {
+            fields[.xRequestID] = sent
+        } else {
+            fields[.xRequestID] = RequestID().description
+        }
+        fields[.date] = shared.dates.now()
+        fields[.server] = shared.serverName
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
+        wroteSinceFlush = false
+        context.flush()
+        shared.metrics.record(route: Self.watchRoute, method: .get, status: 200, start: request.start)
+    }
+
     private func flushIfWritten(context: ChannelHandlerContext) {
         guard wroteSinceFlush else { return }
         wroteSinceFlush = false
@@ -250,6 +315,27 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     }
 
     // MARK: Which requests
+
+    /// The pattern when `head` is a live watch (`GET /memory/watch` with at most a `pattern` in its query) that
+    /// this handler may answer.
+    static func answerableWatch(_ head: HTTPRequest, shared: Shared) -> String? {
+        guard shared.watchHub != nil, head.method == .get, let path = head.path,
+            path.utf8.starts(with: watchPath),
+            path.utf8.count == watchPath.count || path.utf8[path.utf8.index(path.utf8.startIndex, offsetBy: watchPath.count)] == UInt8(ascii: "?")
+        else { return nil }
+        let query = URI(path).queryParameters
+        guard query.allSatisfy({ $0.key == "pattern" }), query.count <= 1 else { return nil }
+        let fields = head.headerFields
+        guard fields[CausalTokens.header] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
+            fields[.contentLength].map({ $0 == "0" }) ?? true,
+            fields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
+            let token = AccessGate.bearerToken(fields[.authorization]),
+            let key = shared.keys.unrestrictedCachedKey(token), key.scopes.grant(shared.readScope)
+        else { return nil }
+        return query["pattern"].map(String.init) ?? "*"
+    }
+
+    private static let watchPath = Array("/memory/watch".utf8)
 
     /// The decoded key when `head` is a `GET` or `PUT /memory/kv/{key}` that this handler may answer.
     static func answerableKey(_ head: HTTPRequest, shared: Shared) -> String? {
@@ -303,5 +389,21 @@ final class HTTPDateCache: Sendable {
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}
+
+/// Sent down a connection's pipeline when the server starts its graceful shutdown, for the live watch streams
+/// answered by ``MemoryKVChannelHandler`` to end their responses (Hummingbird's connection handler, which sees the
+/// shutdown first, does not pass it on).
+struct EndLiveStreams {}
+
+/// Passes the server's quiesce event on and then sends ``EndLiveStreams``; it sits just before Hummingbird's
+/// `HTTPConnectionStateHandler`, which consumes that event.
+final class LiveStreamShutdownHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+        if event is ChannelShouldQuiesceEvent { context.fireUserInboundEventTriggered(EndLiveStreams()) }
     }
 }

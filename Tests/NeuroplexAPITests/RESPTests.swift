@@ -70,7 +70,11 @@ final class RawRESPClient: @unchecked Sendable {
             let thread = Thread {
                 var received: [UInt8] = []
                 var chunk = [UInt8](repeating: 0, count: 65536)
-                while !String(decoding: received, as: UTF8.self).contains(expected) {
+                let wanted = Array(expected.utf8)
+                // Only the new bytes (and the ones just before, where the text may begin) are searched each time.
+                var searched = 0
+                while received[max(0, searched - wanted.count)...].firstRange(of: wanted) == nil {
+                    searched = received.count
                     let count = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
                     if count <= 0 { break }
                     received += chunk[0..<count]

@@ -270,6 +270,14 @@ let writer = try await ClientBootstrap(group: loop)
     .connect(host: "127.0.0.1", port: respPort).get()
 try await writer.writeAndFlush(ByteBuffer(string: "*2\r\n$4\r\nAUTH\r\n$\(apiKey.utf8.count)\r\n\(apiKey)\r\n")).get()
 let total = Int(Double(rate) * seconds)
+/// This process's CPU time (user + system), µs.
+func cpuTime() -> Int64 {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000
+        + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+}
+let cpuAtStart = cpuTime()
 let start = now()
 var sent = 0
 while sent < total {
@@ -287,6 +295,8 @@ while sent < total {
     try await Task.sleep(for: .microseconds(500))
 }
 let writeSeconds = Double(now() - start) / 1e6
+// The client's share of its core while the writes went on: at 100% it, not the server, sets the latency.
+let clientCPU = Double(cpuTime() - cpuAtStart) / Double(now() - start) * 100
 // Wait until every watcher has every change, or 5 s of silence.
 var lastProgress = now()
 var lastTotal = -1
@@ -313,9 +323,9 @@ let summary = try await loop.submit { () -> String in
         latencies.isEmpty ? .nan : Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]) / 1000
     }
     return String(
-        format: "%d watchers x %d writes/s for %.1f s (writes took %.2f s): %d of %d watchers got all %d changes in order; %d ended (lagged); %d events delivered; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+        format: "%d watchers x %d writes/s for %.1f s (writes took %.2f s): %d of %d watchers got all %d changes in order; %d ended (lagged); %d events delivered; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; client CPU %.0f%%",
         watcherCount, rate, seconds, writeSeconds, complete, watcherCount, total, lagged, events, ms(0.5), ms(0.99),
-        latencies.isEmpty ? .nan : Double(latencies.last!) / 1000)
+        latencies.isEmpty ? .nan : Double(latencies.last!) / 1000, clientCPU)
 }.get()
 print(summary)
 for channel in connections { channel.close(promise: nil) }

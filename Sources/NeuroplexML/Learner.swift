@@ -55,4 +55,11 @@ public protocol TrainedModel: Sendable {
     func predict(_ features: FeatureMatrix) throws -> [[Double]]
     /// The native artifact (XGBoost's UBJSON or JSON; JSON for the Swift learners) and its media type.
     func artifact() throws -> (bytes: [UInt8], mediaType: String)
+    /// `predict` of the rows it was trained on, in their order, when the learner kept them from training (`nil`
+    /// otherwise: predict them).
+    var trainingPredictions: [[Double]]? { get }
+}
+
+extension TrainedModel {
+    public var trainingPredictions: [[Double]]? { nil }
 }

@@ -351,18 +351,18 @@ public struct ModelRegistry: Sendable {
 
     // MARK: JSON
 
+    /// A stored document's JSON, dates as RFC 3339 text. Written in one pass by ``CompactJSONEncoder``: a model
+    /// version's document (preprocessing, drift reference, metrics; ~100 kB for digits) took Foundation's
+    /// `JSONEncoder` 21 ms of every training job, against 3 ms.
     static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(Timestamp.string(date))
-        }
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try CompactJSONEncoder().encode(value), as: UTF8.self)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ row: any SQLRow) throws -> T {
-        let text = try row.decode(column: "document", as: String.self)
+        try decode(type, text: try row.decode(column: "document", as: String.self))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, text: String) throws -> T {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)

@@ -298,7 +298,9 @@ enum XGBoostTraining {
             let trained = try booster.rounds()
             if best.round + 1 < trained { return try XGBoostModel(booster: try booster.slice(rounds: best.round + 1)) }
         }
-        return try XGBoostModel(booster: booster)
+        // The training rows' predictions come from XGBoost's prediction cache, which the rounds kept up to date
+        // (digits: 0.2 ms against 35 ms for predicting them again).
+        return try XGBoostModel(booster: booster, training: (train, features.rows))
     }
 }
 
@@ -533,8 +535,11 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
     public let objective: String
     /// The number of classes (2 for binary classification, 1 for regression).
     public let classCount: Int
+    /// The predictions for the rows it was trained on, when it was trained here (see ``TrainedModel``).
+    public private(set) var trainingPredictions: [[Double]]?
 
-    init(booster: Booster) throws {
+    /// - Parameter training: the training matrix and its row count, still in the booster's prediction cache.
+    init(booster: Booster, training: (matrix: DMatrix, rows: Int)? = nil) throws {
         self.booster = booster
         // Predictions run on one thread, the caller's. Any other count would give each calling thread (Swift's
         // pool threads never exit) an OpenMP team of its own; once OpenMP manages more threads than there are
@@ -560,6 +565,9 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
         } else {
             classCount = 1
         }
+        if let training, training.rows > 0 {
+            trainingPredictions = shaped(try booster.predict(training.matrix), rows: training.rows)
+        }
     }
 
     /// Reads a model saved as XGBoost JSON or UBJSON.
@@ -574,10 +582,14 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
 
     public func predict(_ features: FeatureMatrix) throws -> [[Double]] {
         guard features.rows > 0 else { return [] }
-        let raw = try booster.predict(try DMatrix(features, labels: nil))
+        return shaped(try booster.predict(try DMatrix(features, labels: nil)), rows: features.rows)
+    }
+
+    /// XGBoost's raw output for `rows` rows as ``TrainedModel/predict(_:)`` answers.
+    private func shaped(_ raw: [Float], rows: Int) -> [[Double]] {
         switch objective {
         case "multi:softprob":
-            return (0..<features.rows).map { row in
+            return (0..<rows).map { row in
                 (0..<classCount).map { Double(raw[row * classCount + $0]) }
             }
         case "multi:softmax":

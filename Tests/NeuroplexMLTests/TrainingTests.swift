@@ -1,6 +1,6 @@
 import Foundation
 import NeuroplexCore
-import NeuroplexML
+@testable import NeuroplexML
 import NeuroplexStorage
 import NeuroplexTestSupport
 import SQLKit
@@ -93,6 +93,9 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         #expect(stamps == stamps.sorted(), "\(stamps)")
 
         let version = try await bench.training.registry.version(modelId: model.id, reference: "1")
+        // Its stored document (preprocessing, drift reference, metrics, dates) reads back as it was written.
+        #expect(try ModelRegistry.decode(MLModelVersion.self, text: try ModelRegistry.json(version)) == version)
+        #expect(version.reference != nil)
         #expect(version.datasetSha256 == dataset.sha256)
         #expect(version.features.contains("proto=icmp") && !version.features.contains("id"))
         #expect(version.rows["test"] ?? 0 > 200)

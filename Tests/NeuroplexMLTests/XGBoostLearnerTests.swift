@@ -79,6 +79,25 @@ enum Synthetic {
         #expect(errors.reduce(0, +) / Double(errors.count) < 0.15)
     }
 
+    /// The training rows' predictions a fit keeps (from XGBoost's prediction cache, for the drift reference) are
+    /// what predicting those rows again gives, for every objective; a model loaded from its artifact has none.
+    @Test(arguments: [LearningTask.classification, .regression], [2, 3])
+    func trainingPredictionsEqualPredictingTheTrainingRows(task: LearningTask, classes: Int) async throws {
+        let features = Synthetic.matrix(trainPoints)
+        let labels = task == .regression
+            ? trainPoints.map { 3 * $0.0 - $0.1 }
+            : classes == 2 ? Synthetic.binary(trainPoints) : Synthetic.threeClasses(trainPoints)
+        let model = try await XGBoostLearner.train(
+            features: features, labels: labels, classCount: task == .regression ? 0 : classes, task: task,
+            hyperparameters: ["n_estimators": 25, "max_depth": 4], validation: nil) { _, _, _ in }
+        let kept = try #require(model.trainingPredictions)
+        let predicted = try model.predict(features)
+        #expect(kept.count == trainPoints.count)
+        let largest = zip(kept, predicted).flatMap { zip($0, $1).map { abs($0 - $1) } }.max() ?? .infinity
+        #expect(largest < 1e-6)
+        #expect(try XGBoostModel(artifact: try model.artifact().bytes).trainingPredictions == nil)
+    }
+
     @Test func randomForestModeTrainsInOneRound() async throws {
         let rounds = Mutex(0)
         let model = try await RandomForestLearner.train(

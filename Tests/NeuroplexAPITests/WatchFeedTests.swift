@@ -13,6 +13,17 @@ struct WatchFeedTests {
         "GET /memory/watch?pattern=\(pattern) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n"
     }
 
+    /// Sets `count` batches of 100 keys `<prefix>:<batch>:<n>`, each a 1,000-character string (~100 KB a batch).
+    static func writeBatches(_ client: some TestClientProtocol, prefix: String, count: Int, key: String) async throws {
+        let value = String(repeating: "x", count: 1000)
+        for batch in 0..<count {
+            let entries = (0..<100).map { #""\#(prefix):\#(batch):\#($0)":"\#(value)""# }
+            let written = try await client.send(
+                .post, "/memory/batch/set", key: key, json: #"{"entries":{\#(entries.joined(separator: ","))}}"#)
+            #expect(written.status == .ok)
+        }
+    }
+
     /// Each test runs with live watches streamed on the event loop (the default) and through the router.
     static let fastPath = [true, false]
 
@@ -75,13 +86,7 @@ struct WatchFeedTests {
             #expect(await watcher.read(untilContaining: "\r\n\r\n").contains("200 OK"))
             // Batches of 100 KB: each chunk is more than the connection's write buffer holds, so its writability
             // changes while the stream writes to it.
-            let value = String(repeating: "x", count: 1000)
-            for batch in 0..<20 {
-                let entries = (0..<100).map { #""big:\#(batch):\#($0)":"\#(value)""# }
-                let written = try await client.send(
-                    .post, "/memory/batch/set", key: admin, json: #"{"entries":{\#(entries.joined(separator: ","))}}"#)
-                #expect(written.status == .ok)
-            }
+            try await Self.writeBatches(client, prefix: "big", count: 20, key: admin)
             let text = await watcher.read(untilContaining: #""key":"big:19:99""#)
             // The body (the head was read above), undone from its chunked framing, which may cut a line anywhere.
             let body = try #require(FeedChunkTests.dechunk(text.utf8, partial: true))
@@ -107,13 +112,7 @@ struct WatchFeedTests {
             stalled.sendRaw(Self.watchRequest("lag:*", key: admin))
             #expect(await stalled.read(untilContaining: "\r\n\r\n").contains("200 OK"))
             // About 4 MB of changes: far more than the socket buffers and the 4 KiB allowed behind.
-            let value = String(repeating: "x", count: 1000)
-            for batch in 0..<40 {
-                let entries = (0..<100).map { #""lag:\#(batch):\#($0)":"\#(value)""# }
-                let written = try await client.send(
-                    .post, "/memory/batch/set", key: admin, json: #"{"entries":{\#(entries.joined(separator: ","))}}"#)
-                #expect(written.status == .ok)
-            }
+            try await Self.writeBatches(client, prefix: "lag", count: 40, key: admin)
             let text = await stalled.read(untilContaining: "watcher_lagged")
             #expect(text.contains("event: error") && text.contains("watcher_lagged"))
         }

@@ -30,6 +30,10 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     private let logger: Logger
     /// The connection's state; `nil` while a batch is running with it.
     private var session: RESPSession?
+    /// Whether `session` is here (not with a batch), and whether it is not subscribed (so `PING` is answered on the
+    /// fast path): kept apart so that the hot path never copies the session (a struct of references) to ask.
+    private var sessionHere = true
+    private var pingHere = true
     /// Whether `GET`/`SET` may run on the fast path: authenticated, no MULTI, not subscribed; and the scopes.
     private var fastRead = false
     private var fastWrite = false
@@ -50,6 +54,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     init(session: RESPSession, allocator: ByteBufferAllocator, logger: Logger) {
         self.memory = session.memory
         self.session = session
+        self.pingHere = session.subscribedCount == 0
         self.logger = logger
         self.replies = RESPWriter(buffer: allocator.buffer(capacity: 512), protocolVersion: 2)
     }
@@ -80,7 +85,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if session == nil || !context.channel.isWritable || closeWhenWritten {
+        if !sessionHere || !context.channel.isWritable || closeWhenWritten {
             readPending = true
         } else {
             context.read()
@@ -93,7 +98,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     }
 
     private func resumeReading(context: ChannelHandlerContext) {
-        guard readPending, session != nil, context.channel.isWritable, !closeWhenWritten else { return }
+        guard readPending, sessionHere, context.channel.isWritable, !closeWhenWritten else { return }
         readPending = false
         context.read()
     }
@@ -102,12 +107,12 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
 
     /// Runs every complete command in `input`, the hot ones here and the rest as a batch; stops at a batch.
     private func process(context: ChannelHandlerContext) {
-        guard let session, !closeWhenWritten, var buffer = input.take() else { return }
+        guard sessionHere, !closeWhenWritten, var buffer = input.take() else { return }
         // Worked on in locals, so the loop pays no exclusivity checks on the handler's properties.
         var arguments: [Range<Int>] = []
         swap(&arguments, &self.arguments)
         var hot = HotCommands(
-            memory: memory, read: fastRead, write: fastWrite, ping: session.subscribedCount == 0,
+            memory: memory, read: fastRead, write: fastWrite, ping: pingHere,
             replies: replies.take()!, ticket: repliesTicket)
         var batch: [RESPCommand] = []
         var violation: (any Error)?
@@ -142,6 +147,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     /// Hands `batch` to a task with the session; the connection resumes when it comes back.
     private func runBatch(_ batch: [RESPCommand], context: ChannelHandlerContext) {
         guard var session = session.take() else { return }
+        sessionHere = false
         sealReplies(context: context)
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
@@ -176,6 +182,8 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             startForwarding(subscription, version: session.protocolVersion, channel: context.channel)
         }
         self.session = session
+        sessionHere = true
+        pingHere = session.subscribedCount == 0
         guard active else {
             session.endSubscription()
             return
@@ -231,7 +239,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
             wrote = true
         }
         if wrote { context.flush() }
-        if closeWhenWritten && outbox.isEmpty && session != nil { context.close(promise: nil) }
+        if closeWhenWritten && outbox.isEmpty && sessionHere { context.close(promise: nil) }
     }
 
     /// Forwards pub/sub messages of the connection's subscription (written as they come, outside the reply order,

@@ -325,9 +325,9 @@ public struct MLTraining: Sendable {
         // The training distribution, from at most 20,000 evenly spaced training rows, for drift checks.
         let step = max(1, trainRows.count / 20_000)
         let profileRows = stride(from: 0, to: trainRows.count, by: step).map { trainRows[$0] }
-        let predictions = try step == 1 && trained.trainingPredictions?.count == trainRows.count
-            ? trained.trainingPredictions!
-            : trained.predict(try fitted.transform(prepared.table, rows: profileRows))
+        let kept = step == 1 ? trained.trainingPredictions : nil
+        let predictions = try kept?.count == trainRows.count
+            ? kept! : trained.predict(try fitted.transform(prepared.table, rows: profileRows))
         let reference = try ReferenceProfile.make(
             prepared.table, rows: profileRows, preprocessing: fitted, predictions: predictions,
             classes: model.task == .classification ? label?.classes : nil)

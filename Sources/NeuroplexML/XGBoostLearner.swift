@@ -299,8 +299,10 @@ enum XGBoostTraining {
             if best.round + 1 < trained { return try XGBoostModel(booster: try booster.slice(rounds: best.round + 1)) }
         }
         // The training rows' predictions come from XGBoost's prediction cache, which the rounds kept up to date
-        // (digits: 0.2 ms against 35 ms for predicting them again).
-        return try XGBoostModel(booster: booster, training: (train, features.rows))
+        // (digits: 0.2 ms against 35 ms for predicting them again). Kept for training sets the drift reference
+        // profiles whole; a larger one is sampled and predicted again.
+        let keep = features.rows <= XGBoostModel.trainingPredictionsLimit
+        return try XGBoostModel(booster: booster, training: keep ? (train, features.rows) : nil)
     }
 }
 
@@ -535,8 +537,12 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
     public let objective: String
     /// The number of classes (2 for binary classification, 1 for regression).
     public let classCount: Int
-    /// The predictions for the rows it was trained on, when it was trained here (see ``TrainedModel``).
-    public private(set) var trainingPredictions: [[Double]]?
+    /// XGBoost's output for the rows it was trained on, when it was trained here on at most
+    /// ``trainingPredictionsLimit`` rows (see ``TrainedModel/trainingPredictions``).
+    private var trainingOutput: (raw: [Float], rows: Int)?
+    static let trainingPredictionsLimit = 100_000
+
+    public var trainingPredictions: [[Double]]? { trainingOutput.map { shaped($0.raw, rows: $0.rows) } }
 
     /// - Parameter training: the training matrix and its row count, still in the booster's prediction cache.
     init(booster: Booster, training: (matrix: DMatrix, rows: Int)? = nil) throws {
@@ -566,7 +572,7 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
             classCount = 1
         }
         if let training, training.rows > 0 {
-            trainingPredictions = shaped(try booster.predict(training.matrix), rows: training.rows)
+            trainingOutput = (try booster.predict(training.matrix), training.rows)
         }
     }
 

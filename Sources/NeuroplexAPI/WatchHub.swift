@@ -165,6 +165,13 @@ final class Feed: @unchecked Sendable {
     /// The position just after the last byte.
     var end: Int { state.withLock { $0.end } }
 
+    /// The `watcher_lagged` frame that ends a stream fallen more than ``behindLimit`` bytes behind.
+    var laggedFrame: [UInt8] {
+        sseErrorFrame(NeuroplexError(
+            .conflict, code: .watcherLagged,
+            "this stream fell more than \(behindLimit) bytes behind; resume with since= the last id received"))
+    }
+
     func stop() {
         pump.withLock { $0?.cancel() }
         close(with: [])
@@ -400,9 +407,7 @@ final class LoopWatchStream {
                 context.flush()
             }
         case .lagged:
-            end(with: sseErrorFrame(NeuroplexError(
-                .conflict, code: .watcherLagged,
-                "this stream fell more than \(feed.behindLimit) bytes behind; resume with since= the last id received")))
+            end(with: feed.laggedFrame)
         case .closed(let frame):
             end(with: frame)
         }
@@ -466,9 +471,7 @@ final class FeedReader: AsyncSequence, AsyncIteratorProtocol, @unchecked Sendabl
                 unsent = slices
             case .lagged:
                 finished = true
-                return ByteBuffer(bytes: sseErrorFrame(NeuroplexError(
-                    .conflict, code: .watcherLagged,
-                    "this stream fell more than \(feed.behindLimit) bytes behind; resume with since= the last id received")))
+                return ByteBuffer(bytes: feed.laggedFrame)
             case .closed(let frame):
                 finished = true
                 return frame.isEmpty ? nil : ByteBuffer(bytes: frame)

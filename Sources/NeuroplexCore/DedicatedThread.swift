@@ -39,6 +39,63 @@ public enum DedicatedThread {
 }
 
 extension DedicatedThread {
+    /// Threads that outlive the work they run, for work that keeps state per thread: XGBoost's OpenMP team stays
+    /// with the thread that started it, and a fit on a thread whose team is already up runs its rounds sooner
+    /// (a wine fit: 13 ms on a warm thread against 20 ms on a new one; digits 168 ms against 190 ms).
+    ///
+    /// A run takes an idle thread of the pool or starts one, so the pool holds as many threads as runs were ever
+    /// under way at once (the job workers), each parked on a semaphore between runs.
+    public final class Pool: Sendable {
+        private let name: String
+        private let idle = Mutex<[Worker]>([])
+
+        public init(name: String) { self.name = name }
+
+        /// Runs `work` on one of the pool's threads and returns its result; cancelling the calling task sets the
+        /// `Cancellation` the work receives.
+        public func run<T: Sendable>(_ work: @escaping @Sendable (Cancellation) throws -> T) async throws -> T {
+            let cancellation = Cancellation()
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let worker = idle.withLock { $0.popLast() } ?? Worker(name: name)
+                    worker.submit { [self] in
+                        let result = Result { try work(cancellation) }
+                        // Idle again before the caller resumes, so that its next run finds this thread.
+                        idle.withLock { $0.append(worker) }
+                        continuation.resume(with: result)
+                    }
+                }
+            } onCancel: {
+                cancellation.cancel()
+            }
+        }
+
+        /// One long-lived thread running the closures handed to it, one at a time.
+        private final class Worker: Sendable {
+            private let next = Mutex<(@Sendable () -> Void)?>(nil)
+            private let ready = DispatchSemaphore(value: 0)
+
+            init(name: String) {
+                DedicatedThread.start(name, background: false) { [self] in
+                    while true {
+                        ready.wait()
+                        let body = next.withLock { body in
+                            defer { body = nil }
+                            return body
+                        }
+                        body?()
+                    }
+                }
+            }
+
+            /// Runs `body` on the thread; the caller hands it one closure at a time.
+            func submit(_ body: @escaping @Sendable () -> Void) {
+                next.withLock { $0 = body }
+                ready.signal()
+            }
+        }
+    }
+
     /// Starts a thread named `name` that runs `body`.
     static func start(_ name: String, background: Bool, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread {

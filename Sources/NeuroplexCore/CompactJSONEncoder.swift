@@ -124,6 +124,15 @@ final class JSONByteWriter {
             writeASCII(unsafeBitCast(value, to: Decimal.self).description)
         } else if T.self == Data.self {
             writeString(unsafeBitCast(value, to: Data.self).base64EncodedString())
+        } else if T.self == [Double].self {
+            // Numeric arrays (a model's drift reference holds thousands) written in one loop.
+            let values = unsafeBitCast(value, to: [Double].self)
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                try writeDouble(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
         } else {
             let start = bytes.count
             try value.encode(to: ByteEncoder(writer: self, level: level))

@@ -286,7 +286,13 @@ struct ColumnProfile {
 struct ValueCounter {
     private var index = ValueIndex()
     private(set) var counts: [Int] = []
-    private var classCounts: [[Int]] = []
+    /// The counts by label class of the first ``tracked`` values, `classStride` a value (one flat array: an
+    /// array a value cost an allocation for every distinct number of a column).
+    private var classTable: [Int] = []
+    private var classStride = 0
+    /// One more than the highest class index counted.
+    private var classWidth = 0
+    private var tracked = 0
     private(set) var labelMoments: [Moments] = []
     /// A value arrived after the limit: from then on only the values already known are counted.
     private(set) var overflowed = false
@@ -310,44 +316,59 @@ struct ValueCounter {
             position = index.insert(value, hash: hash).position
             counts.append(0)
             if tracksLabel {
-                classCounts.append([])
+                tracked += 1
+                classTable.append(contentsOf: repeatElement(0, count: classStride))
                 labelMoments.append(Moments())
             }
         }
         counts[position] += 1
-        guard tracksLabel, position < classCounts.count else { return }
+        guard tracksLabel, position < tracked else { return }
         if let classIndex {
-            while classCounts[position].count <= classIndex { classCounts[position].append(0) }
-            classCounts[position][classIndex] += 1
+            if classIndex >= classStride { widen(to: Swift.max(classIndex + 1, classStride * 2)) }
+            classWidth = Swift.max(classWidth, classIndex + 1)
+            classTable[position * classStride + classIndex] += 1
         }
         if let label { labelMoments[position].add(label) }
     }
 
-    /// The value × class table, rows padded to the same width.
-    var contingency: [[Int]] {
-        let width = classCounts.map(\.count).max() ?? 0
-        return classCounts.map { $0 + Array(repeating: 0, count: width - $0.count) }
+    /// Lays the class table out again with room for `stride` classes a value.
+    private mutating func widen(to stride: Int) {
+        var wider = [Int](repeating: 0, count: tracked * stride)
+        for position in 0..<tracked {
+            for column in 0..<classStride { wider[position * stride + column] = classTable[position * classStride + column] }
+        }
+        classTable = wider
+        classStride = stride
     }
 
-    /// The `limit` most frequent values, most frequent first, ties in value order.
+    /// The value × class table (a row a value, as many columns as classes were counted).
+    var contingency: [[Int]] {
+        (0..<tracked).map { position in
+            Array(classTable[(position * classStride)..<(position * classStride + classWidth)])
+        }
+    }
+
+    /// The `limit` most frequent values, most frequent first, ties in value order (of their UTF-8 bytes).
     func top(_ limit: Int) -> [ColumnStatistics.ValueCount] {
         guard limit > 0 else { return [] }
-        // One pass keeping the best `limit` in order (sorting every distinct value cost more than the rest of a
-        // small upload's profile); a value less frequent than the last kept one is passed over at once.
-        func before(_ a: (value: String, count: Int), _ b: (value: String, count: Int)) -> Bool {
-            a.count != b.count ? a.count > b.count : a.value < b.value
+        // One pass keeping the best `limit` positions in order (sorting every distinct value cost more than the
+        // rest of a small upload's profile); a value less frequent than the last kept one is passed over at once,
+        // and only the values kept become strings.
+        func before(_ a: Int, _ b: Int) -> Bool {
+            counts[a] != counts[b] ? counts[a] > counts[b] : index.keyPrecedes(a, b)
         }
-        var best: [(value: String, count: Int)] = []
+        var best: [Int] = []
         best.reserveCapacity(limit + 1)
-        for (value, count) in zip(values, counts) {
+        for position in counts.indices {
             if best.count == limit {
                 let last = best[limit - 1]
-                if count < last.count || !before((value, count), last) { continue }
+                if counts[position] < counts[last] || !before(position, last) { continue }
             }
-            let candidate = (value: value, count: count)
-            best.insert(candidate, at: best.firstIndex { before(candidate, $0) } ?? best.count)
+            best.insert(position, at: best.firstIndex { before(position, $0) } ?? best.count)
             if best.count > limit { best.removeLast() }
         }
-        return best.map { ColumnStatistics.ValueCount(value: $0.value, count: $0.count) }
+        return best.map {
+            ColumnStatistics.ValueCount(value: String(decoding: index.key(at: $0), as: UTF8.self), count: counts[$0])
+        }
     }
 }

@@ -166,12 +166,12 @@ public struct Datasets: Sendable {
             id: Identifier.make(prefix: "ds", at: now), name: name, label: label, format: format,
             rows: profiler.rows, columns: profiler.schema(), sha256: digest, sizeBytes: writer.byteCount,
             createdAt: now)
-        let statistics = try String(decoding: JSONEncoder().encode(profiler.statistics()), as: UTF8.self)
-        let columns = try String(decoding: JSONEncoder().encode(dataset.columns), as: UTF8.self)
+        let statistics = try String(decoding: CompactJSONEncoder().encode(profiler.statistics()), as: UTF8.self)
+        let columns = try String(decoding: CompactJSONEncoder().encode(dataset.columns), as: UTF8.self)
         let postgres = database.engine == .postgres
         let upload = try await database.transaction { sql in
             try await Self.lock(digest, in: sql, postgres: postgres)
-            if let existing = try await sql.select().column("*").from("ml_datasets")
+            if let existing = try await sql.select().columns(Self.summaryColumns).from("ml_datasets")
                 .where("sha256", .equal, digest).where("label_key", .equal, label ?? "").first()
             {
                 return Upload(dataset: try Self.dataset(from: existing), created: false)
@@ -204,7 +204,7 @@ public struct Datasets: Sendable {
 
     /// A page of datasets, oldest first.
     public func list(_ page: PageRequest) async throws -> Page<Dataset> {
-        var query = database.sql.select().column("*").from("ml_datasets")
+        var query = database.sql.select().columns(Self.summaryColumns).from("ml_datasets")
         if let after = page.after { query = query.where("id", .greaterThan, after) }
         let rows = try await query.orderBy("id").limit(page.limit + 1).all()
         let datasets = try rows.prefix(page.limit).map(Self.dataset(from:))
@@ -214,7 +214,7 @@ public struct Datasets: Sendable {
 
     /// The datasets uploaded under `name`, newest first.
     public func named(_ name: String) async throws -> [Dataset] {
-        try await database.sql.select().column("*").from("ml_datasets").where("name", .equal, name)
+        try await database.sql.select().columns(Self.summaryColumns).from("ml_datasets").where("name", .equal, name)
             .orderBy("id", .descending).all().map(Self.dataset(from:))
     }
 
@@ -227,7 +227,11 @@ public struct Datasets: Sendable {
     /// The statistics computed when the dataset was uploaded.
     /// - Throws: `not_found`.
     public func statistics(id: String) async throws -> DatasetStatistics {
-        let row = try await row(id: id, in: database.sql)
+        guard let row = try await database.sql.select().column("statistics").from("ml_datasets").where("id", .equal, id)
+            .first()
+        else {
+            throw NeuroplexError.notFound("dataset", id: id)
+        }
         let text = try row.decode(column: "statistics", as: String.self)
         return try JSONDecoder().decode(DatasetStatistics.self, from: Data(text.utf8))
     }
@@ -235,7 +239,12 @@ public struct Datasets: Sendable {
     /// Where the dataset's file is, for readers that stream it (training).
     /// - Throws: `not_found`.
     public func fileURL(id: String) async throws -> URL {
-        try blobs.url(for: try await get(id: id).sha256)
+        try fileURL(of: try await get(id: id))
+    }
+
+    /// Where a dataset's file is.
+    public func fileURL(of dataset: Dataset) throws -> URL {
+        try blobs.url(for: dataset.sha256)
     }
 
     // MARK: Deleting
@@ -273,8 +282,13 @@ public struct Datasets: Sendable {
         try await Self.row(id: id, in: sql)
     }
 
+    /// The columns a ``Dataset`` is read from: not its statistics, a large document only `statistics(id:)` reads.
+    private static let summaryColumns: [String] = [
+        "id", "name", "label", "format", "row_count", "columns", "sha256", "size_bytes", "created_at",
+    ]
+
     private static func row(id: String, in sql: any SQLDatabase) async throws -> any SQLRow {
-        guard let row = try await sql.select().column("*").from("ml_datasets").where("id", .equal, id).first() else {
+        guard let row = try await sql.select().columns(summaryColumns).from("ml_datasets").where("id", .equal, id).first() else {
             throw NeuroplexError.notFound("dataset", id: id)
         }
         return row

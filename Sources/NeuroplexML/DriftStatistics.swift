@@ -69,12 +69,12 @@ public struct ReferenceProfile: Sendable, Codable, Equatable {
         var features: [Distribution] = []
         for column in preprocessing.columns {
             let index = try table.column(column.name)
-            let cells = rows.map { index < table.rows[$0].count ? table.rows[$0][index] : nil }
             switch column.kind {
             case .numeric:
-                features.append(.numeric(column.name, cells.compactMap { $0.flatMap(FittedPreprocessing.number) }))
+                features.append(.numeric(column.name, rows.compactMap { table.number(row: $0, column: index) }))
             case .onehot, .ordinal:
-                features.append(.categorical(column.name, cells.compactMap { $0 }, categories: column.categories ?? []))
+                let cells = rows.compactMap { index < table.rows[$0].count ? table.rows[$0][index] : nil }
+                features.append(.categorical(column.name, cells, categories: column.categories ?? []))
             }
         }
         var prediction: Distribution?

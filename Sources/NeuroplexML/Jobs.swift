@@ -127,34 +127,35 @@ public final class MLJobs: Sendable {
     /// `FOR UPDATE SKIP LOCKED`, so workers on several nodes never take the same job nor wait for each other; on
     /// SQLite (one server per file) it is one `UPDATE … WHERE id = (SELECT …) RETURNING id` statement, atomic on
     /// the shared connection and without a transaction connection of its own.
-    func claim() async throws -> MLJob? {
-        let waiting = try await database.sql.select().column("id").from("ml_jobs").where("status", .equal, "queued")
-            .limit(1).first()
-        guard waiting != nil else { return nil }
+    /// - Parameter expected: a job was just queued here, so the read that spares an empty queue a write is skipped.
+    func claim(expected: Bool = false) async throws -> MLJob? {
+        if !expected {
+            let waiting = try await database.sql.select().column("id").from("ml_jobs").where("status", .equal, "queued")
+                .limit(1).first()
+            guard waiting != nil else { return nil }
+        }
         let now = Timestamp.string(clock.now())
-        let id: String?
+        let row: (any SQLRow)?
         if database.engine == .postgres {
-            id = try await database.transaction { sql in
+            row = try await database.transaction { sql in
                 guard let row = try await sql.raw(
                     "SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
                 ).first() else { return nil }
                 let id = try row.decode(column: "id", as: String.self)
-                try await sql.update("ml_jobs").set("status", to: "running").set("started_at", to: now)
+                return try await sql.update("ml_jobs").set("status", to: "running").set("started_at", to: now)
                     .set("heartbeat_at", to: now).set("finished_at", to: String?.none).set("error", to: String?.none)
-                    .where("id", .equal, id).where("status", .equal, "queued").run()
-                return id
+                    .where("id", .equal, id).where("status", .equal, "queued").returning("*").first()
             }
         } else {
-            id = try await database.sql.raw("""
+            row = try await database.sql.raw("""
                 UPDATE ml_jobs SET status = 'running', started_at = \(bind: now), heartbeat_at = \(bind: now),
                     finished_at = NULL, error = NULL
                 WHERE status = 'queued' AND id = (
                     SELECT id FROM ml_jobs WHERE status = 'queued' ORDER BY priority DESC, created_at, id LIMIT 1)
-                RETURNING id
-                """).first().map { try $0.decode(column: "id", as: String.self) }
+                RETURNING *
+                """).first()
         }
-        guard let id else { return nil }
-        return try await get(id: id)
+        return try row.map(Self.job(from:))
     }
 
     /// Records the progress of a running job (also its heartbeat). Returns `false` when the job is no longer

@@ -72,14 +72,17 @@ public struct MLTraining: Sendable {
 
     /// Claims and runs jobs until cancelled. A job running at cancellation (shutdown) goes back to the queue.
     public func runWorker(pollInterval: Duration = .milliseconds(200)) async {
+        var rung = false
         while !Task.isCancelled {
             do {
                 let generation = jobs.queued.generation
-                if let job = try await jobs.claim() {
+                if let job = try await jobs.claim(expected: rung) {
+                    rung = false
                     await execute(job)
                 } else {
                     // Woken at once by a job queued here; other nodes' jobs are found at the next poll.
                     await jobs.queued.wait(after: generation, timeout: pollInterval)
+                    rung = jobs.queued.generation != generation
                     try Task.checkCancellation()
                 }
             } catch is CancellationError {
@@ -224,9 +227,8 @@ public struct MLTraining: Sendable {
     }
 
     /// Reads the dataset and splits it. Classes are the label's distinct values, in ``classOrder(_:)``.
-    func prepare(datasetId: String, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) async throws -> Prepared {
-        let dataset = try await datasets.get(id: datasetId)
-        let url = try await datasets.fileURL(id: datasetId)
+    func prepare(dataset: Dataset, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) throws -> Prepared {
+        let url = try datasets.fileURL(of: dataset)
         let table = try DataTable.read(url, format: dataset.format)
         var label: LabelEncoding?
         var classIndices: [Int]?
@@ -269,9 +271,7 @@ public struct MLTraining: Sendable {
         let split = try job.parameters["split"].map(Self.decodeSplit) ?? SplitOptions()
         let labelColumn = model.label ?? dataset.label
         state.append("reading dataset \(datasetId) (\(dataset.rows) rows)")
-        let prepared = try await prepare(
-            datasetId: datasetId, task: model.task, labelColumn: model.task == .anomaly ? labelColumn : labelColumn,
-            split: split)
+        let prepared = try prepare(dataset: dataset, task: model.task, labelColumn: labelColumn, split: split)
         try Task.checkCancellation()
         var exclude: Set<String> = []
         if let labelColumn { exclude.insert(labelColumn) }
@@ -303,7 +303,8 @@ public struct MLTraining: Sendable {
         let progress: LearnerProgress = { current, total, metrics in
             state.progress.withLock { $0 = .init(current: current, total: total, unit: "rounds") }
             state.metrics.withLock { $0 = metrics }
-            let every = max(1, total / 100)
+            // Every round's scores, up to 100 lines; without scores (no validation rows) a line every tenth.
+            let every = max(1, total / (metrics.isEmpty ? 10 : 100))
             if current == 1 || current == total || current % every == 0 {
                 let scores = metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.5f", $0.value))" }
                 state.append("round \(current)/\(total) \(scores.joined(separator: " "))")
@@ -316,8 +317,9 @@ public struct MLTraining: Sendable {
             validation: validationRows.isEmpty ? nil : (features: validationFeatures, labels: validationLabels),
             progress: progress)
         try Task.checkCancellation()
-        let (bytes, mediaType) = try trained.artifact()
-        state.append("storing the model: \(bytes.count) bytes of \(mediaType)")
+        // The model file is written (XGBoost's JSON: 14 ms for digits' 1,000 trees) while the drift reference is
+        // made beside it: the fit is over, and its cores are free.
+        async let saved = trained.artifact()
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let metrics = state.metrics.withLock { $0 }
         let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]
@@ -331,6 +333,8 @@ public struct MLTraining: Sendable {
         let reference = try ReferenceProfile.make(
             prepared.table, rows: profileRows, preprocessing: fitted, predictions: predictions,
             classes: model.task == .classification ? label?.classes : nil)
+        let (bytes, mediaType) = try await saved
+        state.append("storing the model: \(bytes.count) bytes of \(mediaType)")
         let version = try await registry.addVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
             MLModelVersion(
                 modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
@@ -417,9 +421,9 @@ public struct MLTraining: Sendable {
         let source = datasetId ?? version.datasetId
         guard let source else { throw NeuroplexError.invalid("datasetId", "name a dataset to validate on") }
         let split = version.split ?? SplitOptions()
-        let prepared = try await prepare(
-            datasetId: source, task: version.task, labelColumn: version.label?.column, split: split,
-            classes: version.label?.classes)
+        let prepared = try prepare(
+            dataset: try await datasets.get(id: source), task: version.task, labelColumn: version.label?.column,
+            split: split, classes: version.label?.classes)
         var rows = datasetId == nil ? prepared.parts.test : Array(prepared.table.rows.indices)
         var labels: [Double] = []
         if let label = prepared.label {

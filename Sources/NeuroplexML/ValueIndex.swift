@@ -58,6 +58,18 @@ struct ValueIndex: Sendable {
         arena[(position == 0 ? 0 : ends[position - 1])..<ends[position]]
     }
 
+    /// Whether the key at `a` comes before the one at `b` in the order of their bytes (for UTF-8, the order of
+    /// their Unicode scalars).
+    func keyPrecedes(_ a: Int, _ b: Int) -> Bool {
+        arena.withUnsafeBufferPointer { arena in
+            let startA = a == 0 ? 0 : ends[a - 1], startB = b == 0 ? 0 : ends[b - 1]
+            let countA = ends[a] - startA, countB = ends[b] - startB
+            let common = Swift.min(countA, countB)
+            let order = common == 0 ? 0 : memcmp(arena.baseAddress! + startA, arena.baseAddress! + startB, common)
+            return order != 0 ? order < 0 : countA < countB
+        }
+    }
+
     /// Every key as text (invalid UTF-8 repaired), in position order.
     var strings: [String] { (0..<count).map { String(decoding: key(at: $0), as: UTF8.self) } }
 

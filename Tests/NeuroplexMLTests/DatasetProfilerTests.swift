@@ -95,6 +95,29 @@ struct DatasetProfilerTests {
         #expect(tag.top.map(\.value) == expected.map(\.key) && tag.top.map(\.count) == expected.map(\.value))
     }
 
+    @Test("Cramér's V from the value × class table, classes first seen late and in any order")
+    func cramersVWithManyClasses() throws {
+        // Six classes, the later ones first met after many values were counted (the table grows wider as they
+        // come): the profile's V must equal the one computed from every pair's count.
+        var generator = SystemRandomNumberGenerator()
+        var pairs: [String: [String: Int]] = [:]
+        var text = "colour,label\n"
+        for row in 0..<2000 {
+            let colour = "c\(Int.random(in: 0..<40, using: &generator))"
+            let label = "k\(Int.random(in: 0...min(5, row / 300), using: &generator) + (colour.hasSuffix("7") ? 1 : 0))"
+            pairs[colour, default: [:]][label, default: 0] += 1
+            text += "\(colour),\(label)\n"
+        }
+        let labels = Set(pairs.values.flatMap(\.keys)).sorted()
+        let table = pairs.keys.sorted().map { colour in labels.map { pairs[colour]?[$0] ?? 0 } }
+        let computed: Double? = cramersV(table)
+        let expected = try #require(computed)
+        let statistics = try profile(text, label: "label").statistics()
+        let colour = try #require(statistics.columns.first { $0.name == "colour" })
+        #expect(colour.labelCorrelationMethod == .cramersV)
+        #expect(abs((colour.labelCorrelation ?? -1) - expected) < 1e-12, "\(String(describing: colour.labelCorrelation)) vs \(expected)")
+    }
+
     @Test("Pearson's r against a numeric label")
     func pearson() throws {
         let statistics = try profile("a,b,y\n1,4,2\n2,3,4\n3,2,6\n4,1,8\n", label: "y").statistics()

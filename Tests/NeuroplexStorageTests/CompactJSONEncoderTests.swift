@@ -95,6 +95,18 @@ struct CompactJSONEncoderTests {
             table: ["k": 1], when: Date(timeIntervalSince1970: 1_800_000_000.25))
     }
 
+    @Test("arrays of doubles read back exactly (the one-loop path), and non-finite values are refused")
+    func doubleArrays() throws {
+        struct Sample: Codable, Equatable { var values: [Double]; var nested: [[Double]] }
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<500).map { _ in Double.random(in: -1e6...1e6, using: &generator) } + [0, 1, -2, 0.1, 1e-300, 5e15]
+        let sample = Sample(values: values, nested: [[], [0.5], values])
+        let bytes = try CompactJSONEncoder().encode(sample)
+        #expect(try JSONDecoder().decode(Sample.self, from: Data(bytes)) == sample)
+        #expect(String(decoding: try CompactJSONEncoder().encode([1.0, 0.5]), as: UTF8.self) == "[1,0.5]")
+        #expect(throws: EncodingError.self) { try CompactJSONEncoder().encode(Sample(values: [1, .nan], nested: [])) }
+    }
+
     @Test("values read back equal, with escapes, unicode, extremes, optionals and nesting")
     func roundTrips() throws {
         for ratio in [0.1, -2.5, 3.0, 1e300, 5e-324, 123_456_789.125, 0] {

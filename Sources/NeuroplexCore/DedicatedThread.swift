@@ -102,6 +102,9 @@ extension DedicatedThread {
             // Named from inside: on Linux a name set before `start()` does not reach the thread (`top -H`, backtraces).
             Thread.current.name = name
             #if os(Linux)
+            // Foundation passes the name to the kernel only once `start()` has recorded the thread, which the new
+            // thread can outrun (it then kept its creator's name, "oot.default-qos"): written here as well.
+            try? Data(name.prefix(15).utf8).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
             // On Linux the nice value is a thread's own, and `who` 0 names the calling thread alone.
             if background { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
             #endif

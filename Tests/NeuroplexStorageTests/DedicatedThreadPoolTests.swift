@@ -9,12 +9,18 @@ struct DedicatedThreadPoolTests {
     /// The calling thread's identity (pool threads never exit, so no other thread takes it over).
     static func threadID() -> UInt64 { UInt64(pthread_self()) }
 
+    /// The calling thread's name as the kernel has it (what `top -H` and backtraces show).
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test("runs one after another reuse the same thread, off the caller's, with the pool's name")
     func reusesItsThread() async throws {
         let pool = DedicatedThread.Pool(name: "pool-test")
         var seen: Set<UInt64> = []
         for _ in 0..<5 {
-            let (id, name) = try await pool.run { _ in (Self.threadID(), Thread.current.name) }
+            let (id, name) = try await pool.run { _ in (Self.threadID(), Self.threadName()) }
             seen.insert(id)
             #expect(name == "pool-test")
         }

@@ -298,6 +298,7 @@ let package = Package(
                 "NeuroplexClient",
                 "NeuroplexGateway",
                 "NeuroplexMemory",
+                "NeuroplexML",
                 "NeuroplexSentinel",
                 "NeuroplexStorage",
                 "NeuroplexCore",

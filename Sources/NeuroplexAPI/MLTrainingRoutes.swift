@@ -100,7 +100,7 @@ struct MLTrainingRoutes {
                     status: .ok,
                     headers: [
                         .contentType: version.artifact.mediaType,
-                        .contentDisposition: "attachment; filename=\"\(version.modelId)-v\(version.version).\(version.artifact.mediaType.hasSuffix("json") ? "json" : "ubj")\"",
+                        .contentDisposition: "attachment; filename=\"\(version.modelId)-v\(version.version).\(version.artifact.mediaType == "application/json" ? "json" : "ubj")\"",
                     ],
                     body: .init(byteBuffer: ByteBuffer(bytes: data)))
             },

@@ -13,7 +13,7 @@ import NeuroplexCore
 /// one probability per class for `multi:softprob`, a one-hot row for `multi:softmax`, the value for regression.
 ///
 /// ```swift
-/// let ensemble = try CompiledTreeEnsemble(xgboostJSON: model.artifact().bytes)
+/// let ensemble = try CompiledTreeEnsemble(xgboostJSON: model.json())
 /// var output = [Double](repeating: 0, count: ensemble.outputCount)
 /// row.withUnsafeBufferPointer { row in
 ///     output.withUnsafeMutableBufferPointer { ensemble.predict(row: row, into: $0) }

@@ -99,11 +99,11 @@ public final class ServedModel: Sendable {
         var evaluator = Evaluator.model(loaded)
         var memory = artifact.count
         if let xgboost = loaded as? XGBoostModel {
-            // The native evaluator reads XGBoost's JSON: the artifact's own, else (UBJSON, or a layout of another
-            // XGBoost version) as this server's XGBoost writes it back.
+            // The native evaluator reads XGBoost's JSON: the artifact's own, else (UBJSON, as trained versions are
+            // stored, or a layout of another XGBoost version) as this server's XGBoost writes it back.
             var compiled: CompiledTreeEnsemble?
-            if artifact.first == UInt8(ascii: "{") { compiled = try? CompiledTreeEnsemble(xgboostJSON: artifact) }
-            if compiled == nil { compiled = try? CompiledTreeEnsemble(xgboostJSON: try xgboost.artifact().bytes) }
+            if XGBoostCompatibility.isJSON(artifact) { compiled = try? CompiledTreeEnsemble(xgboostJSON: artifact) }
+            if compiled == nil { compiled = try? CompiledTreeEnsemble(xgboostJSON: try xgboost.json()) }
             if let compiled, compiled.featureCount == width {
                 evaluator = .trees(compiled)
                 memory = compiled.treeCount * 64 + artifact.count / 4

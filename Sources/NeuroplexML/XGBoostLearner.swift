@@ -614,9 +614,14 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
         }
     }
 
+    /// The model file stored with a version: XGBoost's UBJSON, its own default since 2.1 (digits' 1,000 trees:
+    /// about 4 ms to write and 40 % smaller, against 14 ms for its JSON).
     public func artifact() throws -> (bytes: [UInt8], mediaType: String) {
-        (try booster.save(format: "json"), "application/json")
+        (try booster.save(format: "ubj"), "application/ubjson")
     }
+
+    /// The model as XGBoost's JSON, which the native evaluator (``CompiledTreeEnsemble``) compiles.
+    public func json() throws -> [UInt8] { try booster.save(format: "json") }
 
     /// Feature scores by feature index: `weight` (splits), `gain` and `cover` (means per split), `total_gain`,
     /// `total_cover`.
@@ -640,11 +645,20 @@ public final class XGBoostModel: TrainedModel, @unchecked Sendable {
 
 /// Reading JSON models written by XGBoost 2 and 3 with Debian's XGBoost 1.7.
 enum XGBoostCompatibility {
+    /// Whether a model file is XGBoost's JSON rather than its UBJSON. Both open an object with `{`; JSON's first
+    /// key is quoted, UBJSON's starts with the type of its length.
+    static func isJSON(_ bytes: [UInt8]) -> Bool {
+        let text = bytes.prefix(64).drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        guard text.first == UInt8(ascii: "{") else { return false }
+        let next = text.dropFirst().first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }
+        return next == UInt8(ascii: "\"") || next == UInt8(ascii: "}")
+    }
+
     /// XGBoost ≥ 2 writes `base_score` as a one-element array in a string (`"[4.955E-1]"`); 1.7 reads such a
     /// string as 0.5 (predictions off by up to ~0.005 in probability). This rewrites the one-element form to the
     /// plain number, and refuses a per-class intercept (XGBoost ≥ 3.1's multi-class models), which 1.7 cannot hold.
     static func forVersion17(_ bytes: [UInt8]) throws -> [UInt8] {
-        guard bytes.first == UInt8(ascii: "{") else { return bytes }
+        guard isJSON(bytes) else { return bytes }
         let marker = Array(#""base_score":"["#.utf8)
         guard let start = bytes.firstRange(of: marker) else { return bytes }
         guard let close = bytes[start.upperBound...].firstIndex(of: UInt8(ascii: "]")) else { return bytes }

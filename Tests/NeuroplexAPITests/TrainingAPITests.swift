@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NeuroplexAPI
+import NeuroplexML
 import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
@@ -66,7 +67,10 @@ struct TrainingAPITests {
             let versions = try await client.send(.get, "/ml/models/\(modelId)/versions", key: admin).json
             #expect((versions["data"] as? [[String: Any]])?.count == 1)
             let artifact = try await client.send(.get, "/ml/models/\(modelId)/versions/1/artifact", key: admin)
-            #expect(artifact.status == .ok && artifact.text.contains("\"learner\""))
+            // XGBoost's UBJSON, named as such, which XGBoost itself reads back (the learner's load).
+            #expect(artifact.status == .ok && artifact.headers[.contentType] == "application/ubjson")
+            #expect(artifact.headers[.contentDisposition]?.hasSuffix(".ubj\"") == true)
+            #expect(artifact.text.contains("learner") && (try? XGBoostLearner.load(Array(buffer: artifact.body))) != nil)
 
             let validation = try await client.send(.post, "/ml/models/\(modelId)/validate", key: admin, json: "{}")
             #expect(validation.status == .ok, "\(validation.text)")

@@ -105,7 +105,7 @@ private func train(
     /// Compiles `model` and checks all three entry points of both layouts against XGBoost on `features`.
     @discardableResult
     func expectSamePredictions(_ model: XGBoostModel, _ features: FeatureMatrix) throws -> CompiledTreeEnsemble {
-        let compiled = try CompiledTreeEnsemble(xgboostJSON: try model.artifact().bytes)
+        let compiled = try CompiledTreeEnsemble(xgboostJSON: try model.json())
         let expected = try model.predict(features)
         for ensemble in [compiled, compiled.withNodeLayoutOnly()] {
             #expect(ensemble.outputCount == expected.first?.count)
@@ -169,7 +169,7 @@ private func train(
         let model = try await train(
             training, TreeData.regression(training), classCount: 0, task: .regression,
             ["n_estimators": 20, "max_depth": 6])
-        let bytes = try model.artifact().bytes
+        let bytes = try model.json()
         let document = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         let trees = try #require(
             ((document["learner"] as? [String: Any])?["gradient_booster"] as? [String: Any]).flatMap {
@@ -215,7 +215,7 @@ private func train(
         ]
         for (model, objective, baseScore) in variants {
             // Edited as text: XGBoost refuses a re-serialised model whose float arrays hold integers such as `0`.
-            var text = String(decoding: try model.artifact().bytes, as: UTF8.self)
+            var text = String(decoding: try model.json(), as: UTF8.self)
             let original = try #require(text.firstRange(of: #/"objective":\{"name":"[a-z:]+"/#))
             text.replaceSubrange(original, with: #""objective":{"name":"\#(objective)""#)
             let score = try #require(text.firstRange(of: #/"base_score":"[^"]+"/#))
@@ -234,7 +234,7 @@ private func train(
         let model = try await train(
             training, TreeData.binary(training), classCount: 2, task: .classification, ["n_estimators": 20])
         // XGBoost ≥ 2 writes base_score as a one-element array in a string; 1.7 alone would read 0.5.
-        var text = String(decoding: try model.artifact().bytes, as: UTF8.self)
+        var text = String(decoding: try model.json(), as: UTF8.self)
         let score = try #require(text.firstRange(of: #/"base_score":"[^"]+"/#))
         text.replaceSubrange(score, with: #""base_score":"3E-1""#)
         let plain = Array(text.utf8)
@@ -250,7 +250,7 @@ private func train(
     @Test func unsupportedOrBrokenModelsAreRefusedWithAClearError() async throws {
         let model = try await train(
             training, TreeData.binary(training), classCount: 2, task: .classification, ["n_estimators": 3])
-        let bytes = try model.artifact().bytes
+        let bytes = try model.json()
 
         func expectRefusal(_ bytes: [UInt8], code: String, mentioning fragment: String) {
             do {

@@ -98,6 +98,18 @@ enum Synthetic {
         #expect(try XGBoostModel(artifact: try model.artifact().bytes).trainingPredictions == nil)
     }
 
+    @Test("JSON and UBJSON model files are told apart, though both open with a brace")
+    func modelFormatsAreToldApart() async throws {
+        let model = try await XGBoostLearner.train(
+            features: Synthetic.matrix(trainPoints), labels: Synthetic.binary(trainPoints), classCount: 2,
+            task: .classification, hyperparameters: ["n_estimators": 3], validation: nil) { _, _, _ in }
+        let xgboost = try #require(model as? XGBoostModel)
+        #expect(XGBoostCompatibility.isJSON(try xgboost.json()))
+        #expect(!XGBoostCompatibility.isJSON(try model.artifact().bytes))
+        #expect(XGBoostCompatibility.isJSON(Array(" \n{ \"learner\": {}}".utf8)) && XGBoostCompatibility.isJSON(Array("{}".utf8)))
+        #expect(!XGBoostCompatibility.isJSON(Array("not a model".utf8)) && !XGBoostCompatibility.isJSON([]))
+    }
+
     @Test func randomForestModeTrainsInOneRound() async throws {
         let rounds = Mutex(0)
         let model = try await RandomForestLearner.train(
@@ -128,9 +140,10 @@ enum Synthetic {
             features: Synthetic.matrix(trainPoints), labels: Synthetic.binary(trainPoints), classCount: 2,
             task: .classification, hyperparameters: ["n_estimators": 10], validation: nil) { _, _, _ in }
         let (bytes, mediaType) = try model.artifact()
-        #expect(mediaType == "application/json")
-        let json = try JSONValue.parse(bytes)
-        #expect(json["learner"] != nil)
+        // UBJSON, XGBoost's own binary JSON: an object whose first key is "learner".
+        #expect(mediaType == "application/ubjson" && bytes.first == UInt8(ascii: "{") && bytes.dropFirst().first != UInt8(ascii: "\""))
+        #expect(bytes.firstRange(of: Array("learner".utf8)) != nil)
+        #expect(try JSONValue.parse(try #require(model as? XGBoostModel).json())["learner"] != nil)
         let loaded = try XGBoostLearner.load(bytes)
         let features = Synthetic.matrix(testPoints)
         let before = try model.predict(features), after = try loaded.predict(features)

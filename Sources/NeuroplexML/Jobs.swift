@@ -125,8 +125,8 @@ public final class MLJobs: Sendable {
     ///
     /// An empty queue costs one read. On PostgreSQL the claim is a transaction that locks the chosen row with
     /// `FOR UPDATE SKIP LOCKED`, so workers on several nodes never take the same job nor wait for each other; on
-    /// SQLite (one server per file) it is one `UPDATE … WHERE id = (SELECT …) RETURNING id` statement, atomic on
-    /// the shared connection and without a transaction connection of its own.
+    /// SQLite (one server per file) it is one `UPDATE … WHERE id = (SELECT …) RETURNING *` statement, atomic on
+    /// the shared connection and without a transaction connection of its own; both return the claimed row.
     /// - Parameter expected: a job was just queued here, so the read that spares an empty queue a write is skipped.
     func claim(expected: Bool = false) async throws -> MLJob? {
         if !expected {

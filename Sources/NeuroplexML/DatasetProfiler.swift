@@ -292,7 +292,6 @@ struct ValueCounter {
     private var classStride = 0
     /// One more than the highest class index counted.
     private var classWidth = 0
-    private var tracked = 0
     private(set) var labelMoments: [Moments] = []
     /// A value arrived after the limit: from then on only the values already known are counted.
     private(set) var overflowed = false
@@ -302,6 +301,8 @@ struct ValueCounter {
     var values: [String] { index.strings }
     /// Whether the cross-table with the label is complete.
     var tracksLabel: Bool { index.count <= DatasetProfiler.maximumContingencyValues }
+    /// The values with a row in the class table: the first ones, up to the limit.
+    private var tracked: Int { Swift.min(index.count, DatasetProfiler.maximumContingencyValues) }
 
     /// Counts `value` (a cell's trimmed bytes, with their ``DistinctEstimator/hash(_:)``).
     mutating func add(_ value: UnsafeBufferPointer<UInt8>, hash: UInt64, classIndex: Int?, label: Double?) {
@@ -316,7 +317,6 @@ struct ValueCounter {
             position = index.insert(value, hash: hash).position
             counts.append(0)
             if tracksLabel {
-                tracked += 1
                 classTable.append(contentsOf: repeatElement(0, count: classStride))
                 labelMoments.append(Moments())
             }

@@ -73,7 +73,7 @@ public struct ReferenceProfile: Sendable, Codable, Equatable {
             case .numeric:
                 features.append(.numeric(column.name, rows.compactMap { table.number(row: $0, column: index) }))
             case .onehot, .ordinal:
-                let cells = rows.compactMap { index < table.rows[$0].count ? table.rows[$0][index] : nil }
+                let cells = rows.compactMap { table.text(row: $0, column: index) }
                 features.append(.categorical(column.name, cells, categories: column.categories ?? []))
             }
         }

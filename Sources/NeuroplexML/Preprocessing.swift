@@ -23,9 +23,13 @@ public struct DataTable: Sendable {
             let value = parsed[row &* header.count &+ column]
             if !value.isNaN { return value }
         }
+        return text(row: row, column: column).flatMap(FittedPreprocessing.number)
+    }
+
+    /// The text of a cell; `nil` when it is missing (a short row misses its last cells).
+    func text(row: Int, column: Int) -> String? {
         let cells = rows[row]
-        guard column < cells.count, let cell = cells[column] else { return nil }
-        return FittedPreprocessing.number(cell)
+        return column < cells.count ? cells[column] : nil
     }
 
     /// Reads the file at `url` (CSV or NDJSON) into memory.
@@ -331,7 +335,6 @@ public struct FittedPreprocessing: Sendable, Codable, Equatable {
         var values = [Double](repeating: 0, count: rows.count * width)
         for (r, row) in rows.enumerated() {
             var offset = r * width
-            let cells = table.rows[row]
             for (c, column) in columns.enumerated() {
                 switch column.kind {
                 case .numeric:
@@ -340,13 +343,13 @@ public struct FittedPreprocessing: Sendable, Codable, Equatable {
                     values[offset] = (value - (column.center ?? 0)) / (column.scale ?? 1)
                     offset += 1
                 case .onehot:
-                    let cell = indices[c] < cells.count ? cells[indices[c]] : nil
+                    let cell = table.text(row: row, column: indices[c])
                     if let category = cell ?? column.fillCategory, let position = lookups[c][category] {
                         values[offset + position] = 1
                     }
                     offset += column.categories?.count ?? 0
                 case .ordinal:
-                    let cell = indices[c] < cells.count ? cells[indices[c]] : nil
+                    let cell = table.text(row: row, column: indices[c])
                     let category = cell ?? column.fillCategory
                     values[offset] = category.flatMap { lookups[c][$0] }.map(Double.init) ?? -1
                     offset += 1

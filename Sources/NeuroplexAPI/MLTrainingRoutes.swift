@@ -166,19 +166,18 @@ struct MLTrainingRoutes {
                 var last: Int64 = -1
                 var pending = first
                 while true {
-                    if !pending.isEmpty {
-                        var text = ""
-                        for line in pending {
-                            text += "id: \(line.seq)\ndata: \(line.line.replacingOccurrences(of: "\n", with: " "))\n\n"
-                            last = line.seq
-                        }
-                        try await writer.write(ByteBuffer(string: text))
+                    if let newest = pending.last {
+                        last = newest.seq
+                        try await writer.write(ByteBuffer(string: Self.frames(pending)))
                     }
                     let generation = jobs.changed.generation
                     let job = try await jobs.get(id: id)
-                    pending = try await jobs.logs(id: id, after: last)
-                    if job.status.isFinished && pending.isEmpty {
-                        try await writer.write(ByteBuffer(string: "event: end\ndata: \(job.status.rawValue)\n\n"))
+                    // Read after the job: when it had finished, these are its last lines (they are written with
+                    // or before the outcome), sent with the end event.
+                    pending = try await jobs.logs(id: id, after: last, checked: false)
+                    if job.status.isFinished {
+                        try await writer.write(
+                            ByteBuffer(string: Self.frames(pending) + "event: end\ndata: \(job.status.rawValue)\n\n"))
                         break
                     }
                     if pending.isEmpty {
@@ -188,6 +187,11 @@ struct MLTrainingRoutes {
                 }
                 try await writer.finish(nil)
             })
+    }
+
+    /// Log lines as Server-Sent Events, each with its `seq` as the event id.
+    private static func frames(_ lines: [(seq: Int64, line: String)]) -> String {
+        lines.map { "id: \($0.seq)\ndata: \($0.line.replacingOccurrences(of: "\n", with: " "))\n\n" }.joined()
     }
 
     // MARK: Bodies

@@ -172,22 +172,33 @@ public final class MLJobs: Sendable {
         return status == "running"
     }
 
-    /// Ends a running job (a job cancelled meanwhile stays cancelled).
+    /// Ends a running job (a job cancelled meanwhile stays cancelled), with the last lines of its log in the same
+    /// commit: a client following the log sees the lines and the end at once.
     func finish(
         _ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil,
-        progress: MLJob.Progress? = nil, result: JSONValue? = nil
+        progress: MLJob.Progress? = nil, result: JSONValue? = nil, lines: [(at: Date, message: String)] = []
     ) async throws {
-        var update = database.sql.update("ml_jobs").set("status", to: status.rawValue)
-            .set("finished_at", to: Timestamp.string(clock.now())).set("error", to: error)
-        if let result { update = update.set("result", to: result.description) }
-        if let progress {
-            update = update.set("progress_current", to: progress.current).set("progress_total", to: progress.total)
-                .set("progress_unit", to: progress.unit)
+        let metricsJSON = try metrics.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let finishedAt = Timestamp.string(clock.now())
+        let end = { @Sendable (sql: any SQLDatabase) async throws in
+            var update = sql.update("ml_jobs").set("status", to: status.rawValue)
+                .set("finished_at", to: finishedAt).set("error", to: error)
+            if let result { update = update.set("result", to: result.description) }
+            if let progress {
+                update = update.set("progress_current", to: progress.current).set("progress_total", to: progress.total)
+                    .set("progress_unit", to: progress.unit)
+            }
+            if let metricsJSON { update = update.set("metrics", to: metricsJSON) }
+            try await update.where("id", .equal, id).where("status", .equal, "running").run()
         }
-        if let metrics {
-            update = update.set("metrics", to: try String(decoding: JSONEncoder().encode(metrics), as: UTF8.self))
+        if lines.isEmpty {
+            try await end(database.sql)
+        } else {
+            try await database.transaction { sql in
+                try await Self.insert(lines, of: id, into: sql)
+                try await end(sql)
+            }
         }
-        try await update.where("id", .equal, id).where("status", .equal, "running").run()
         changed.ring()
     }
 
@@ -269,6 +280,11 @@ public final class MLJobs: Sendable {
     /// Appends lines to the job's log in one statement (one commit), each with the time it was produced.
     public func log(_ id: String, _ lines: [(at: Date, message: String)]) async throws {
         guard !lines.isEmpty else { return }
+        try await Self.insert(lines, of: id, into: database.sql)
+        changed.ring()
+    }
+
+    private static func insert(_ lines: [(at: Date, message: String)], of id: String, into sql: any SQLDatabase) async throws {
         // `seq` orders the lines: the time in microseconds, with three random digits so that two nodes writing
         // the same microsecond do not collide, and kept increasing within the batch.
         var previous = Int64.min
@@ -280,15 +296,15 @@ public final class MLJobs: Sendable {
         }
         // At most 200 rows (800 parameters) a statement: under every SQLite build's limit on bound parameters.
         for start in stride(from: 0, to: rows.count, by: 200) {
-            try await database.sql.insert(into: "ml_job_logs").columns("job_id", "seq", "at", "message")
+            try await sql.insert(into: "ml_job_logs").columns("job_id", "seq", "at", "message")
                 .rows(rows[start..<min(start + 200, rows.count)]).run()
         }
-        changed.ring()
     }
 
     /// The job's log lines after `after` (a `seq`), oldest first: `(seq, line)`.
-    public func logs(id: String, after: Int64 = -1) async throws -> [(seq: Int64, line: String)] {
-        _ = try await get(id: id)
+    /// - Parameter checked: `false` when the caller has just read the job, so that a missing one is not asked again.
+    public func logs(id: String, after: Int64 = -1, checked: Bool = true) async throws -> [(seq: Int64, line: String)] {
+        if checked { _ = try await get(id: id) }
         return try await database.sql.select().columns("seq", "at", "message").from("ml_job_logs")
             .where("job_id", .equal, id).where("seq", .greaterThan, after).orderBy("seq").all()
             .map {

@@ -101,5 +101,9 @@ public enum MLMigrations {
                 .column("created_at", type: .text, .notNull)
                 .run()
         },
+        Migration("ml-0006-version-references") { sql in
+            // A trained version's drift reference (ReferenceProfile.encoded()), out of its JSON document.
+            try await sql.alter(table: "ml_model_versions").column("reference", type: .blob).run()
+        },
     ]
 }

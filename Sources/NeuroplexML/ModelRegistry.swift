@@ -105,7 +105,8 @@ public struct MLModelVersion: Sendable, Codable, Equatable {
     public var jobId: String?
     public var createdAt: Date
     /// The training distribution of the inputs and predictions, for drift checks (absent on imported versions and
-    /// on versions trained before it was recorded).
+    /// on versions trained before it was recorded). Stored beside the document, not in it: only
+    /// ``ModelRegistry/versionWithReference(modelId:version:)`` reads it back.
     public var reference: ReferenceProfile? = nil
 }
 
@@ -259,10 +260,13 @@ public struct ModelRegistry: Sendable {
                 .from("ml_model_versions").where("model_id", .equal, modelId).first()
                 .flatMap { try $0.decode(column: "latest", as: Int?.self) } ?? 0
             let version = make(latest + 1, info, now)
+            // The drift reference goes in a column of its own, in binary (see ReferenceProfile.encoded()).
+            var document = version
+            document.reference = nil
             try await sql.insert(into: "ml_model_versions")
-                .columns("model_id", "version", "artifact_sha256", "document", "created_at")
-                .values(SQLBind(modelId), SQLBind(version.version), SQLBind(digest), SQLBind(try Self.json(version)),
-                        SQLBind(Timestamp.string(now)))
+                .columns("model_id", "version", "artifact_sha256", "document", "created_at", "reference")
+                .values(SQLBind(modelId), SQLBind(version.version), SQLBind(digest), SQLBind(try Self.json(document)),
+                        SQLBind(Timestamp.string(now)), SQLBind(version.reference.map { Data($0.encoded()) }))
                 .run()
             return version
         }
@@ -308,6 +312,23 @@ public struct ModelRegistry: Sendable {
             throw NeuroplexError.notFound("version", id: "\(modelId)/\(version)")
         }
         return try Self.decode(MLModelVersion.self, row)
+    }
+
+    /// One version with its drift reference, which ``version(modelId:version:)`` leaves out: what serving and drift
+    /// checks read.
+    public func versionWithReference(modelId: String, version number: Int) async throws -> MLModelVersion {
+        guard let row = try await database.sql.select().columns("document", "reference").from("ml_model_versions")
+            .where("model_id", .equal, modelId).where("version", .equal, number).first()
+        else {
+            _ = try await get(id: modelId)
+            throw NeuroplexError.notFound("version", id: "\(modelId)/\(number)")
+        }
+        var version = try Self.decode(MLModelVersion.self, row)
+        // Versions stored before the column existed keep their reference in the document.
+        if let stored = try row.decode(column: "reference", as: Data?.self) {
+            version.reference = try ReferenceProfile(encoded: Array(stored))
+        }
+        return version
     }
 
     public func latestVersion(modelId: String) async throws -> MLModelVersion? {

@@ -35,7 +35,7 @@ extension ModelServing {
         if let loaded = self.served().first(where: { $0.modelId == model.id })?.models.first(where: { $0.version.version == number }) {
             served = loaded
         } else {
-            let version = try await registry.version(modelId: model.id, version: number)
+            let version = try await registry.versionWithReference(modelId: model.id, version: number)
             served = try ServedModel(modelName: model.name, version: version, artifact: Array(try registry.artifact(of: version)))
         }
         let dataset = try await datasets.get(id: datasetId)

@@ -168,7 +168,7 @@ extension ModelServing {
         } else {
             throw NeuroplexError(.conflict, code: "not_deployed", "model '\(model.name)' is not deployed; name a version")
         }
-        let version = try await registry.version(modelId: model.id, version: number)
+        let version = try await registry.versionWithReference(modelId: model.id, version: number)
         guard let reference = version.reference else {
             throw NeuroplexError(
                 .conflict, code: "no_reference",

@@ -337,7 +337,7 @@ public final class ModelServing: Sendable {
                 models[version] = loaded
                 continue
             }
-            let stored = try await registry.version(modelId: model.id, version: version)
+            let stored = try await registry.versionWithReference(modelId: model.id, version: version)
             let artifact = Array(try registry.artifact(of: stored))
             let name = model.name
             // Compiling and warming a model takes tens of milliseconds of CPU: on a thread of lower priority, so

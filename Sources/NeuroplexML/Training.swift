@@ -142,21 +142,22 @@ public struct MLTraining: Sendable {
     private func record(
         _ job: MLJob, _ state: JobState, _ result: Result<JobOutcome, any Error>, cancelled: Bool
     ) async {
-        // The buffered log lines and the line that ends the log are written in one statement, before the outcome
-        // (a client following the log stops once the job has finished and no line is left); the last round's
+        // The buffered log lines and the line that ends the log are written with the outcome, in one commit (a
+        // client following the log stops once the job has finished and no line is left); the last round's
         // progress, which the heartbeat may not have written yet, goes with the outcome.
         let progress = state.progress.withLock { $0 }
         do {
             switch result {
             case .success(.version(let version)):
-                await flush(job, state, then: "succeeded: version \(version.version)")
-                try await jobs.finish(job.id, status: .succeeded, metrics: version.metrics, progress: progress)
+                try await jobs.finish(
+                    job.id, status: .succeeded, metrics: version.metrics, progress: progress,
+                    lines: state.takeLog(then: "succeeded: version \(version.version)"))
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
             case .success(.result(let value, let summary)):
-                await flush(job, state, then: "succeeded: \(summary)")
                 try await jobs.finish(
-                    job.id, status: .succeeded, metrics: state.metrics.withLock { $0 }, progress: progress, result: value)
+                    job.id, status: .succeeded, metrics: state.metrics.withLock { $0 }, progress: progress, result: value,
+                    lines: state.takeLog(then: "succeeded: \(summary)"))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
             case .failure(let error) where error is CancellationError || cancelled:
                 _ = try? await jobs.report(job.id, progress: progress, metrics: state.metrics.withLock { $0 })
@@ -168,9 +169,9 @@ public struct MLTraining: Sendable {
                 }
             case .failure(let error):
                 let message = (error as? NeuroplexError)?.message ?? "\(error)"
-                await flush(job, state, then: "failed: \(message)")
                 try await jobs.finish(
-                    job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress)
+                    job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress,
+                    lines: state.takeLog(then: "failed: \(message)"))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
             }
         } catch {
@@ -180,11 +181,7 @@ public struct MLTraining: Sendable {
 
     /// Writes the buffered log lines, and `last` after them, in one statement.
     private func flush(_ job: MLJob, _ state: JobState, then last: String? = nil) async {
-        var lines = state.log.withLock { lines in
-            defer { lines.removeAll() }
-            return lines
-        }
-        if let last { lines.append((jobs.clock.now(), last)) }
+        let lines = state.takeLog(then: last)
         do {
             try await jobs.log(job.id, lines)
         } catch {
@@ -207,6 +204,16 @@ public struct MLTraining: Sendable {
         func append(_ message: String) {
             let now = clock.now()
             log.withLock { $0.append((now, message)) }
+        }
+
+        /// Takes the buffered lines, with `last` after them.
+        func takeLog(then last: String? = nil) -> [(at: Date, message: String)] {
+            var lines = log.withLock { lines in
+                defer { lines.removeAll() }
+                return lines
+            }
+            if let last { lines.append((clock.now(), last)) }
+            return lines
         }
     }
 

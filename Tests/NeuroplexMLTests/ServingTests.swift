@@ -493,6 +493,36 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
         #expect(DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.5, 0.5]) == 0)
         #expect(DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.6, 0.4]) < DriftStatistics.psi(expected: [0.5, 0.5], actual: [0.9, 0.1]))
     }
+
+    @Test func storedReference() throws {
+        // A drift reference reads back from its binary record exactly (every bit of every number, NaN and -0 too, and
+        // names in any script); a cut or altered record is refused, never read as another profile.
+        let values = (0..<600).map { Double($0) * 0.37 - 50 } + [-0.0, .infinity]
+        let reference = ReferenceProfile(
+            features: [
+                .numeric("bytes", values), .categorical("proto", ["tcp", "udp", "icmp", "tcp"], categories: ["tcp", "udp"]),
+                .init(name: "größe ✓", edges: [], categories: nil, shares: [1], sample: [.nan]),
+            ],
+            prediction: .categorical("prediction", ["a", "b"], categories: ["a", "b"]), rows: 604)
+        let bytes = reference.encoded()
+        let decoded = try ReferenceProfile(encoded: bytes)
+        #expect(decoded.rows == 604 && decoded.features.map(\.name) == ["bytes", "proto", "größe ✓"])
+        #expect(decoded.features[2].sample?.first?.isNaN == true)
+        var comparable = decoded
+        comparable.features[2].sample = reference.features[2].sample
+        #expect(comparable.features[2].sample?.first?.isNaN == true)
+        comparable.features[2] = reference.features[2]
+        #expect(comparable == reference)
+        #expect(decoded.features[0].sample?.map(\.bitPattern) == reference.features[0].sample?.map(\.bitPattern))
+        #expect(try ReferenceProfile(encoded: ReferenceProfile(features: [], prediction: nil, rows: 0).encoded()).features.isEmpty)
+        for cut in [0, 4, 5, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: NeuroplexError.self) { try ReferenceProfile(encoded: Array(bytes.prefix(cut))) }
+        }
+        #expect(throws: NeuroplexError.self) { try ReferenceProfile(encoded: bytes + [0]) }
+        var wrongCount = bytes
+        wrongCount[13...16] = [0xFF, 0xFF, 0xFF, 0x7F]
+        #expect(throws: NeuroplexError.self) { try ReferenceProfile(encoded: wrongCount) }
+    }
 }
 
 extension JSONValue {

@@ -93,9 +93,17 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         #expect(stamps == stamps.sorted(), "\(stamps)")
 
         let version = try await bench.training.registry.version(modelId: model.id, reference: "1")
-        // Its stored document (preprocessing, drift reference, metrics, dates) reads back as it was written.
+        // Its stored document (preprocessing, metrics, dates) reads back as it was written; the drift reference is
+        // kept beside it, read back only when asked for, as the job made it.
         #expect(try ModelRegistry.decode(MLModelVersion.self, text: try ModelRegistry.json(version)) == version)
-        #expect(version.reference != nil)
+        #expect(version.reference == nil)
+        let profiled = try await bench.training.registry.versionWithReference(modelId: model.id, version: 1)
+        let reference = try #require(profiled.reference)
+        #expect(reference.features.count == version.preprocessing.columns.count && reference.rows == version.rows["train"])
+        #expect(reference.prediction?.categories == ["benign", "attack"])
+        var withoutReference = profiled
+        withoutReference.reference = nil
+        #expect(withoutReference == version)
         #expect(version.datasetSha256 == dataset.sha256)
         #expect(version.features.contains("proto=icmp") && !version.features.contains("id"))
         #expect(version.rows["test"] ?? 0 > 200)

@@ -325,11 +325,9 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         else { return nil }
         let query = URI(path).queryParameters
         guard query.allSatisfy({ $0.key == "pattern" }), query.count <= 1 else { return nil }
-        let fields = head.headerFields
-        guard fields[CausalTokens.header] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
-            fields[.contentLength].map({ $0 == "0" }) ?? true,
-            fields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
-            let token = AccessGate.bearerToken(fields[.authorization]),
+        let fields = FastPathFields(head.headerFields)
+        guard !fields.refused, fields.contentLength.map({ $0 == "0" }) ?? true,
+            let token = AccessGate.bearerToken(fields.authorization),
             let key = shared.keys.unrestrictedCachedKey(token), key.scopes.grant(shared.readScope)
         else { return nil }
         return query["pattern"].map(String.init) ?? "*"
@@ -350,20 +348,48 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         guard !raw.isEmpty,
             !raw.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
         else { return nil }
-        let fields = head.headerFields
-        guard fields[CausalTokens.header] == nil, fields[.expect] == nil, fields[.transferEncoding] == nil,
-            fields[.connection].map({ !$0.lowercased().contains("close") }) ?? true,
-            FastRoute.acceptsJSON(fields[.accept])
-        else { return nil }
+        let fields = FastPathFields(head.headerFields)
+        guard !fields.refused, FastRoute.acceptsJSON(fields.accept) else { return nil }
         if head.method == .put {
-            guard let type = fields[.contentType], type.lowercased().hasPrefix("application/json") else { return nil }
+            guard let type = fields.contentType, type.lowercased().hasPrefix("application/json") else { return nil }
         }
-        guard let token = AccessGate.bearerToken(fields[.authorization]),
+        guard let token = AccessGate.bearerToken(fields.authorization),
             let key = shared.keys.unrestrictedCachedKey(token), key.scopes.grant(scope)
         else { return nil }
         let segment = String(Substring(raw))
         guard segment.utf8.contains(UInt8(ascii: "%")) else { return segment }
         return segment.removingPercentEncoding
+    }
+}
+
+/// The request header fields the fast paths decide on, found in one pass. `HTTPFields`' subscript walks every field
+/// and joins the values it finds for each name it is asked: seven of them took ~2.5 µs of a ~40 µs request. Values
+/// of a name sent more than once are joined with ", ", as the subscript joins them.
+struct FastPathFields {
+    /// A field the fast paths leave to the router: a causal token, `Expect`, `Transfer-Encoding`, or
+    /// `Connection: close`.
+    var refused = false
+    var accept: String?
+    var contentType: String?
+    var contentLength: String?
+    var authorization: String?
+
+    init(_ fields: HTTPFields) {
+        for field in fields {
+            switch field.name {
+            case CausalTokens.header, .expect, .transferEncoding: refused = true
+            case .connection: if field.value.lowercased().contains("close") { refused = true }
+            case .accept: Self.add(field.value, to: &accept)
+            case .contentType: Self.add(field.value, to: &contentType)
+            case .contentLength: Self.add(field.value, to: &contentLength)
+            case .authorization: Self.add(field.value, to: &authorization)
+            default: continue
+            }
+        }
+    }
+
+    private static func add(_ value: String, to slot: inout String?) {
+        slot = slot.map { $0 + ", " + value } ?? value
     }
 }
 

@@ -63,6 +63,9 @@ struct MemoryFastPathTests {
         Step(method: .get, path: "/memory/kv/user:1?x=1"),
         Step(method: .put, path: "/memory/kv/user:1", json: #"{"value":{"nested":{"deep":true}}}"#),
         Step(method: .get, path: "/memory/kv/user:1"),
+        // Accept sent twice (read as one list); a causal token (left to the router, which waits for it).
+        Step(method: .get, path: "/memory/kv/user:1", headers: [.accept: "text/html", .accept: "application/json"]),
+        Step(method: .get, path: "/memory/kv/user:1", headers: [.init("Neuroplex-Causal-Token")!: "c1:1"]),
     ]
 
     @Test("every answer equals the router's, and both count the same metrics")
@@ -81,7 +84,8 @@ struct MemoryFastPathTests {
         #expect(withFastPath.answers[20].status == 403 && withFastPath.answers[21].status == 200)
         #expect(withFastPath.answers[23].status == 200 && withFastPath.answers[23].body.count > 70_000)
         #expect(withFastPath.metrics == withoutFastPath.metrics, "\(withFastPath.metrics) vs \(withoutFastPath.metrics)")
-        #expect(withFastPath.metrics.contains { $0.hasSuffix(#"route="/memory/kv/{key}",method="GET",status="200"} 9"#) })
+        #expect(withFastPath.answers[28].status == 200 && withFastPath.answers[29].status == 200)
+        #expect(withFastPath.metrics.contains { $0.hasSuffix(#"route="/memory/kv/{key}",method="GET",status="200"} 11"#) })
     }
 
     /// Runs the script against a fresh live server; returns the answers and its `http_requests_total` lines for

@@ -43,6 +43,17 @@ struct KeyStoreTests {
         let revoked = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(otherSecret.value) }
         #expect(revoked?.code == .revokedAPIKey)
 
+        // A key in use is remembered by its text (not parsed and hashed again for every request); a revocation
+        // still refuses it at once, on the fast path's lookup as on the full one.
+        let (busy, busySecret) = try await f.keys.create(NewAPIKey(name: "busy", scopes: ["memory:write"]))
+        #expect(f.keys.unrestrictedCachedKey(busySecret.value)?.id == busy.id)
+        #expect(f.keys.unrestrictedCachedKey(busySecret.value)?.id == busy.id)
+        #expect(try await f.keys.authenticate(busySecret.value).id == busy.id)
+        try await f.keys.revoke(id: busy.id)
+        #expect(f.keys.unrestrictedCachedKey(busySecret.value) == nil)
+        let busyRevoked = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(busySecret.value) }
+        #expect(busyRevoked?.code == .revokedAPIKey)
+
         let madeUp = APIKeySecret.generate().value
         let unknown = await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(madeUp) }
         #expect(unknown?.code == .invalidAPIKey)
@@ -80,9 +91,11 @@ struct KeyStoreTests {
         let otherNode = try await KeyStore(database: second, clock: f.clock, logger: quietLogger)
         let (key, secret) = try await otherNode.create(NewAPIKey(name: "elsewhere", scopes: ["ml:read"]))
         #expect(try await f.keys.authenticate(secret.value).id == key.id)
+        #expect(f.keys.unrestrictedCachedKey(secret.value)?.id == key.id)
         try await otherNode.revoke(id: key.id)
         try await f.keys.reload()
         await #expect(throws: NeuroplexError.self) { try await f.keys.authenticate(secret.value) }
+        #expect(f.keys.unrestrictedCachedKey(secret.value) == nil)
         await second.close()
         await f.database.close()
     }

@@ -43,3 +43,9 @@ extension Collection where Element == Scope {
     /// Whether any of these scopes grants `needed`.
     public func grant(_ needed: Scope) -> Bool { contains { $0.grants(needed) } }
 }
+
+extension Array where Element == Scope {
+    /// ``Swift/Collection/grant(_:)`` for an API key's scopes, as a concrete function: the generic one, called from
+    /// another module, ran unspecialised (~0.5 µs of every request on the key-value fast path).
+    public func grant(_ needed: Scope) -> Bool { contains { $0.grants(needed) } }
+}

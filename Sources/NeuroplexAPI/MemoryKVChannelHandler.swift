@@ -50,7 +50,10 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         /// Live watches (`GET /memory/watch` without `since`) are streamed here from this hub's feeds when set.
         var watchHub: WatchHub?
         let dates = HTTPDateCache()
+        var serverField: HTTPField { HTTPField(name: .server, value: serverName) }
     }
+
+    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json; charset=utf-8")
 
     /// The largest body answered here by default; larger ones go to the router, which enforces the configured limit.
     static let maxBody = 64 * 1024
@@ -244,18 +247,20 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private func respond(
         _ request: HTTPRequest, _ body: [UInt8], causal: Bool, start: UInt64, context: ChannelHandlerContext
     ) {
+        // Appended, not set by name: setting searches the fields for the name first. The constant fields are made
+        // once (a field checks its value when made).
         var fields = HTTPFields()
         fields.reserveCapacity(7)
-        fields[.contentType] = "application/json; charset=utf-8"
-        fields[.contentLength] = String(body.count)
-        if causal { fields[CausalTokens.header] = shared.memory.causalToken }
+        fields.append(Self.jsonContentType)
+        fields.append(HTTPField(name: .contentLength, value: String(body.count)))
+        if causal { fields.append(HTTPField(name: CausalTokens.header, value: shared.memory.causalToken)) }
         if let sent = request.headerFields[.xRequestID], RequestTracingMiddleware.isAcceptable(sent) {
-            fields[.xRequestID] = sent
+            fields.append(HTTPField(name: .xRequestID, value: sent))
         } else {
-            fields[.xRequestID] = RequestID().description
+            fields.append(HTTPField(name: .xRequestID, value: RequestID().description))
         }
-        fields[.date] = shared.dates.now()
-        fields[.server] = shared.serverName
+        fields.append(shared.dates.field())
+        fields.append(shared.serverField)
         var buffer = context.channel.allocator.buffer(capacity: body.count)
         buffer.writeBytes(body)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
@@ -395,14 +400,17 @@ struct FastPathFields {
 
 /// The `Date` header's text (RFC 9110's IMF-fixdate), made once a second.
 final class HTTPDateCache: Sendable {
-    private let cached = Mutex<(second: Int, text: String)>((-1, ""))
+    private let cached = Mutex<(second: Int, field: HTTPField)>((-1, HTTPField(name: .date, value: "")))
 
-    func now() -> String {
+    func now() -> String { field().value }
+
+    /// The `Date` field itself.
+    func field() -> HTTPField {
         let second = Int(time(nil))
         return cached.withLock { cached in
-            if cached.second == second { return cached.text }
-            cached = (second, Self.format(second))
-            return cached.text
+            if cached.second == second { return cached.field }
+            cached = (second, HTTPField(name: .date, value: Self.format(second)))
+            return cached.field
         }
     }
 

@@ -167,6 +167,50 @@ struct MemoryFastPathTests {
         }
     }
 
+    @Test("many connections writing at once with sync durability: each gets every answer, in order, once on disk")
+    func concurrentDurableWriters() async throws {
+        let configuration = try await testConfiguration(.sqlite)
+        let app = try await buildApplication(configuration, logger: quietLogger)
+        let admin = try adminKey(configuration)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // Each connection pipelines 20 writes of its own key and a read that closes it. The answers of all the
+            // connections of an event loop wait for the log's group commits together.
+            func script(_ connection: Int) -> [UInt8] {
+                var text = ""
+                for value in 0..<20 {
+                    let body = #"{"value":\#(value)}"#
+                    text += "PUT /memory/kv/w\(connection) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(admin)\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                }
+                text += "GET /memory/kv/w\(connection) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(admin)\r\n"
+                    + "Connection: close\r\n\r\n"
+                return Array(text.utf8)
+            }
+            let answers = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for connection in 0..<16 {
+                    let bytes = script(connection)
+                    group.addTask {
+                        let answer = try await withCheckedThrowingContinuation { (done: CheckedContinuation<String, any Error>) in
+                            Thread { done.resume(with: Result { try Self.exchange(port: port, bytes: bytes) }) }.start()
+                        }
+                        return (connection, answer)
+                    }
+                }
+                return try await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(answers.count == 16)
+            for (connection, answer) in answers {
+                let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+                #expect(statuses == Array(repeating: "200", count: 21), "connection \(connection): \(answer.prefix(500))")
+                // Versions grow within the connection (each write answered after the one before it).
+                let versions = answer.components(separatedBy: #""version":"#).dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+                #expect(versions.count == 21 && versions.dropLast() == versions.dropLast().sorted(), "\(versions)")
+                #expect(answer.contains(#""value":19"#), "connection \(connection): \(answer.suffix(200))")
+            }
+        }
+    }
+
     /// Sends `bytes` on a new connection to 127.0.0.1:`port` and reads until the server closes it.
     static func exchange(port: Int, bytes: [UInt8]) throws -> String {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -247,8 +247,8 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private func respond(
         _ request: HTTPRequest, _ body: [UInt8], causal: Bool, start: UInt64, context: ChannelHandlerContext
     ) {
-        // Appended, not set by name: setting searches the fields for the name first. The constant fields are made
-        // once (a field checks its value when made).
+        // Appended, not set by name: setting searches the fields for the name first. The content type and the
+        // `Date` field are made once (a field checks its value when made).
         var fields = HTTPFields()
         fields.reserveCapacity(7)
         fields.append(Self.jsonContentType)

@@ -42,6 +42,9 @@ public final class KeyStore: Sendable {
         var digestOfPresented: [String: KeyDigest] = [:]
         static let presentedLimit = 4_096
 
+        /// The key a remembered text names.
+        func key(presented: String) -> APIKey? { digestOfPresented[presented].flatMap { byDigest[$0] } }
+
         /// The key `digest` names, remembering `presented` as its text when there is one.
         mutating func key(_ digest: KeyDigest, presented: String) -> APIKey? {
             guard let key = byDigest[digest] else { return nil }
@@ -231,7 +234,7 @@ public final class KeyStore: Sendable {
             throw NeuroplexError(
                 .unauthenticated, code: .unauthenticated, "send an API key as 'Authorization: Bearer <key>'")
         }
-        if let key = index.withLock({ index in index.digestOfPresented[presented].flatMap { index.byDigest[$0] } }) {
+        if let key = index.withLock({ $0.key(presented: presented) }) {
             return .authenticated(try check(key))
         }
         guard let secret = APIKeySecret(parsing: presented) else {
@@ -252,7 +255,7 @@ public final class KeyStore: Sendable {
     /// expiry and without a rate limit — and `nil` otherwise (unknown, not cached, or needing those checks). It
     /// counts nothing: a caller that gets `nil` hands the request to the path that calls ``authenticate(_:)``.
     public func unrestrictedCachedKey(_ presented: String) -> APIKey? {
-        var key = index.withLock { index in index.digestOfPresented[presented].flatMap { index.byDigest[$0] } }
+        var key = index.withLock { $0.key(presented: presented) }
         if key == nil, let digest = APIKeySecret(parsing: presented)?.digest {
             key = index.withLock { $0.key(digest, presented: presented) }
         }

@@ -305,30 +305,31 @@ public struct ModelRegistry: Sendable {
     }
 
     public func version(modelId: String, version: Int) async throws -> MLModelVersion {
-        guard let row = try await database.sql.select().column("document").from("ml_model_versions")
-            .where("model_id", .equal, modelId).where("version", .equal, version).first()
-        else {
-            _ = try await get(id: modelId)
-            throw NeuroplexError.notFound("version", id: "\(modelId)/\(version)")
-        }
-        return try Self.decode(MLModelVersion.self, row)
+        try Self.decode(MLModelVersion.self, try await versionRow(modelId: modelId, version: version, columns: ["document"]))
     }
 
     /// One version with its drift reference, which ``version(modelId:version:)`` leaves out: what serving and drift
     /// checks read.
     public func versionWithReference(modelId: String, version number: Int) async throws -> MLModelVersion {
-        guard let row = try await database.sql.select().columns("document", "reference").from("ml_model_versions")
-            .where("model_id", .equal, modelId).where("version", .equal, number).first()
-        else {
-            _ = try await get(id: modelId)
-            throw NeuroplexError.notFound("version", id: "\(modelId)/\(number)")
-        }
+        let row = try await versionRow(modelId: modelId, version: number, columns: ["document", "reference"])
         var version = try Self.decode(MLModelVersion.self, row)
         // Versions stored before the column existed keep their reference in the document.
         if let stored = try row.decode(column: "reference", as: Data?.self) {
             version.reference = try ReferenceProfile(encoded: Array(stored))
         }
         return version
+    }
+
+    /// The `columns` of a version's row.
+    /// - Throws: 404 for an unknown model or version.
+    private func versionRow(modelId: String, version: Int, columns: [String]) async throws -> any SQLRow {
+        guard let row = try await database.sql.select().columns(columns).from("ml_model_versions")
+            .where("model_id", .equal, modelId).where("version", .equal, version).first()
+        else {
+            _ = try await get(id: modelId)
+            throw NeuroplexError.notFound("version", id: "\(modelId)/\(version)")
+        }
+        return row
     }
 
     public func latestVersion(modelId: String) async throws -> MLModelVersion? {

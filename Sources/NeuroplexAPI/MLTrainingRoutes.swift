@@ -143,47 +143,49 @@ struct MLTrainingRoutes {
             },
             OpenAPIDocument.route("GET", "/ml/jobs/{id}/logs"): FastRoute { request, context, _ in
                 let id = try context.parameters.require("id")
-                let lines = try await jobs.logs(id: id)
                 guard request.uri.queryParameters.get("follow") == "true" else {
+                    let lines = try await jobs.logs(id: id)
                     let text = lines.map { $0.line + "\n" }.joined()
                     return Response(
                         status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: text)))
                 }
-                return follow(id: id, first: lines)
+                let generation = jobs.changed.generation
+                let first = try await jobs.statusAndLogs(id: id)
+                return follow(id: id, first: first, generation: generation)
             },
         ]
     }
 
     /// The log as Server-Sent Events: the lines so far, then new ones as they are written (at once when this node
     /// writes them, else checked four times a second), and an `end` event with the job's status once it finished.
-    private func follow(id: String, first: [(seq: Int64, line: String)]) -> Response {
+    /// Each wake-up reads the job's status and its new lines in one statement (``MLJobs/statusAndLogs(id:after:)``).
+    private func follow(
+        id: String, first: (status: MLJob.Status, lines: [(seq: Int64, line: String)]), generation: UInt64
+    ) -> Response {
         let jobs = jobs
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 var last: Int64 = -1
-                var pending = first
+                var (status, pending) = first
+                var generation = generation
                 while true {
-                    if let newest = pending.last {
-                        last = newest.seq
-                        try await writer.write(ByteBuffer(string: Self.frames(pending)))
-                    }
-                    let generation = jobs.changed.generation
-                    let job = try await jobs.get(id: id)
-                    // Read after the job: when it had finished, these are its last lines (they are written with
-                    // or before the outcome), sent with the end event.
-                    pending = try await jobs.logs(id: id, after: last, checked: false)
-                    if job.status.isFinished {
+                    if let newest = pending.last { last = newest.seq }
+                    if status.isFinished {
                         try await writer.write(
-                            ByteBuffer(string: Self.frames(pending) + "event: end\ndata: \(job.status.rawValue)\n\n"))
+                            ByteBuffer(string: Self.frames(pending) + "event: end\ndata: \(status.rawValue)\n\n"))
                         break
                     }
                     if pending.isEmpty {
                         await jobs.changed.wait(after: generation, timeout: .milliseconds(250))
                         try Task.checkCancellation()
+                    } else {
+                        try await writer.write(ByteBuffer(string: Self.frames(pending)))
                     }
+                    generation = jobs.changed.generation
+                    (status, pending) = try await jobs.statusAndLogs(id: id, after: last)
                 }
                 try await writer.finish(nil)
             })

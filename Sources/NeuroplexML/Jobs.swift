@@ -114,10 +114,10 @@ public final class MLJobs: Sendable {
                 SQLBind(priority), SQLBind(0), SQLBind(0), SQLBind("rounds"), SQLBind("{}"),
                 SQLBind(parameters.description), SQLBind(Timestamp.string(now)))
             .run()
-        // Stamped when the job was made, not after its row is written: a worker may claim it in between, and its
-        // "started" must not come before "queued" in the log.
-        try await log(job.id, [(now, "queued with priority \(priority)")])
+        // The worker is woken before the first log line is written, which it does not need; the line is stamped
+        // when the job was made, so that "started" never comes before "queued" in the log.
         queued.ring()
+        try await log(job.id, [(now, "queued with priority \(priority)")])
         return job
     }
 
@@ -178,9 +178,44 @@ public final class MLJobs: Sendable {
         _ id: String, status: MLJob.Status, error: String? = nil, metrics: [String: Double]? = nil,
         progress: MLJob.Progress? = nil, result: JSONValue? = nil, lines: [(at: Date, message: String)] = []
     ) async throws {
+        let end = try ending(id, status: status, error: error, metrics: metrics, progress: progress, result: result)
+        if lines.isEmpty {
+            try await end(database.sql)
+        } else {
+            try await database.transaction { sql in
+                try await Self.insert(lines, of: id, into: sql)
+                try await end(sql)
+            }
+        }
+        changed.ring()
+    }
+
+    /// Ends a running job in the commit that writes what it made (`first`, such as a model version's row), with
+    /// the last lines of its log, which may name what was made. Nothing is written when `first` throws.
+    func finish<Made: Sendable>(
+        _ id: String, status: MLJob.Status, metrics: [String: Double]?, progress: MLJob.Progress?,
+        after first: @escaping @Sendable (any SQLDatabase) async throws -> Made,
+        lines: @escaping @Sendable (Made) -> [(at: Date, message: String)]
+    ) async throws -> Made {
+        let end = try ending(id, status: status, error: nil, metrics: metrics, progress: progress, result: nil)
+        let made = try await database.transaction { sql in
+            let made = try await first(sql)
+            try await Self.insert(lines(made), of: id, into: sql)
+            try await end(sql)
+            return made
+        }
+        changed.ring()
+        return made
+    }
+
+    /// The statement that ends a running job.
+    private func ending(
+        _ id: String, status: MLJob.Status, error: String?, metrics: [String: Double]?, progress: MLJob.Progress?,
+        result: JSONValue?
+    ) throws -> @Sendable (any SQLDatabase) async throws -> Void {
         let metricsJSON = try metrics.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let finishedAt = Timestamp.string(clock.now())
-        let end = { @Sendable (sql: any SQLDatabase) async throws in
+        return { sql in
             var update = sql.update("ml_jobs").set("status", to: status.rawValue)
                 .set("finished_at", to: finishedAt).set("error", to: error)
             if let result { update = update.set("result", to: result.description) }
@@ -191,15 +226,6 @@ public final class MLJobs: Sendable {
             if let metricsJSON { update = update.set("metrics", to: metricsJSON) }
             try await update.where("id", .equal, id).where("status", .equal, "running").run()
         }
-        if lines.isEmpty {
-            try await end(database.sql)
-        } else {
-            try await database.transaction { sql in
-                try await Self.insert(lines, of: id, into: sql)
-                try await end(sql)
-            }
-        }
-        changed.ring()
     }
 
     /// Puts a running job back in the queue (graceful shutdown).
@@ -311,6 +337,28 @@ public final class MLJobs: Sendable {
                 (try $0.decode(column: "seq", as: Int64.self),
                  "\(try $0.decode(column: "at", as: String.self)) \(try $0.decode(column: "message", as: String.self))")
             }
+    }
+
+    /// The job's status and its log lines after `after` (a `seq`), read in one statement, so that both come from
+    /// the same moment: when the status is finished, the lines are its last ones (they are written with or before
+    /// the outcome). What a client following the log reads at each wake-up.
+    /// - Throws: `not_found` when there is no such job.
+    public func statusAndLogs(id: String, after: Int64 = -1) async throws -> (status: MLJob.Status, lines: [(seq: Int64, line: String)]) {
+        let rows = try await database.sql.raw("""
+            SELECT j.status AS status, l.seq AS seq, l.at AS at, l.message AS message
+            FROM ml_jobs j LEFT JOIN ml_job_logs l ON l.job_id = j.id AND l.seq > \(bind: after)
+            WHERE j.id = \(bind: id) ORDER BY l.seq
+            """).all()
+        guard let first = rows.first else { throw NeuroplexError.notFound("job", id: id) }
+        let raw = try first.decode(column: "status", as: String.self)
+        guard let status = MLJob.Status(rawValue: raw) else {
+            throw NeuroplexError(.internal, code: .internal, "job '\(id)' has an unknown status '\(raw)'")
+        }
+        let lines = try rows.compactMap { row -> (seq: Int64, line: String)? in
+            guard let seq = try row.decode(column: "seq", as: Int64?.self) else { return nil }
+            return (seq, "\(try row.decode(column: "at", as: String.self)) \(try row.decode(column: "message", as: String.self))")
+        }
+        return (status, lines)
     }
 
     // MARK: Reading

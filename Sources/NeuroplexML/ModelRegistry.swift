@@ -252,22 +252,51 @@ public struct ModelRegistry: Sendable {
         modelId: String, artifact: [UInt8], mediaType: String,
         make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
     ) async throws -> MLModelVersion {
-        let digest = try blobs.put(Data(artifact))
-        let info = MLModelVersion.Artifact(sha256: digest, mediaType: mediaType, sizeBytes: artifact.count)
-        let now = Timestamp.truncated(clock.now())
-        return try await database.transaction { sql in
+        let pending = pendingVersion(modelId: modelId, artifact: artifact, mediaType: mediaType, make: make)
+        return try await database.transaction { sql in try await pending.insert(into: sql) }
+    }
+
+    /// A model's next version, to be inserted in a transaction of the caller's (a training job inserts it in the
+    /// commit that ends the job).
+    func pendingVersion(
+        modelId: String, artifact: [UInt8], mediaType: String,
+        make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
+    ) -> PendingVersion {
+        PendingVersion(
+            modelId: modelId, bytes: Data(artifact), blobs: blobs,
+            artifact: .init(sha256: BlobStore.digest(artifact), mediaType: mediaType, sizeBytes: artifact.count),
+            createdAt: Timestamp.truncated(clock.now()), make: make)
+    }
+
+    /// A version not written yet: its file and its row are written by ``insert(into:)``, its number is the model's
+    /// next one then.
+    struct PendingVersion: Sendable {
+        let modelId: String
+        let bytes: Data
+        let blobs: BlobStore
+        let artifact: MLModelVersion.Artifact
+        let createdAt: Date
+        let make: @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
+
+        /// Stores the file and writes the version's row, numbered after the model's latest version. The file is
+        /// written and synced while the statements run; it is in place before this returns, and so before the
+        /// transaction commits.
+        func insert(into sql: any SQLDatabase) async throws -> MLModelVersion {
+            async let stored = blobs.put(bytes, digest: artifact.sha256)
             let latest = try await sql.select().column(SQLFunction("MAX", args: SQLIdentifier("version")), as: "latest")
                 .from("ml_model_versions").where("model_id", .equal, modelId).first()
                 .flatMap { try $0.decode(column: "latest", as: Int?.self) } ?? 0
-            let version = make(latest + 1, info, now)
+            let version = make(latest + 1, artifact, createdAt)
             // The drift reference goes in a column of its own, in binary (see ReferenceProfile.encoded()).
             var document = version
             document.reference = nil
             try await sql.insert(into: "ml_model_versions")
                 .columns("model_id", "version", "artifact_sha256", "document", "created_at", "reference")
-                .values(SQLBind(modelId), SQLBind(version.version), SQLBind(digest), SQLBind(try Self.json(document)),
-                        SQLBind(Timestamp.string(now)), SQLBind(version.reference.map { Data($0.encoded()) }))
+                .values(SQLBind(modelId), SQLBind(version.version), SQLBind(artifact.sha256),
+                        SQLBind(try ModelRegistry.json(document)), SQLBind(Timestamp.string(createdAt)),
+                        SQLBind(version.reference.map { Data($0.encoded()) }))
                 .run()
+            _ = try await stored
             return version
         }
     }

@@ -34,8 +34,10 @@ public struct MLTraining: Sendable {
     public func submit(
         modelId: String, datasetId: String, hyperparameters: [String: JSONValue]?, split: JSONValue?, priority: Int?
     ) async throws -> MLJob {
-        let model = try await registry.get(id: modelId)
-        let dataset = try await datasets.get(id: datasetId)
+        // Both read at once: each read is a hop to the database's threads and back.
+        async let modelRead = registry.get(id: modelId)
+        async let datasetRead = datasets.get(id: datasetId)
+        let (model, dataset) = try await (modelRead, datasetRead)
         let learner = try Learners.learner(model.algorithm)
         let merged = model.hyperparameters.merging(hyperparameters ?? [:]) { _, new in new }
         try ModelRegistry.check(learner, task: model.task, hyperparameters: merged)
@@ -148,10 +150,26 @@ public struct MLTraining: Sendable {
         let progress = state.progress.withLock { $0 }
         do {
             switch result {
-            case .success(.version(let version)):
-                try await jobs.finish(
-                    job.id, status: .succeeded, metrics: version.metrics, progress: progress,
-                    lines: state.takeLog(then: "succeeded: version \(version.version)"))
+            case .success(.version(let pending)):
+                // The version's row, the last lines and the outcome are one commit. Should it fail (the database
+                // refused the write), nothing of it is kept, and the job fails with the lines taken here.
+                let lines = state.takeLog()
+                let clock = state.clock
+                let version: MLModelVersion
+                do {
+                    version = try await jobs.finish(
+                        job.id, status: .succeeded, metrics: state.metrics.withLock { $0 }, progress: progress,
+                        after: { try await pending.insert(into: $0) },
+                        lines: { lines + [(clock.now(), "succeeded: version \($0.version)")] })
+                } catch {
+                    let message = (error as? NeuroplexError)?.message ?? "\(error)"
+                    try await jobs.finish(
+                        job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress,
+                        lines: lines + state.takeLog(then: "failed: \(message)"))
+                    events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
+                    return
+                }
+                logger.info("model version created", metadata: ["model.id": "\(job.modelId)", "model.version": "\(version.version)"])
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
                 events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .succeeded))
             case .success(.result(let value, let summary)):
@@ -219,7 +237,8 @@ public struct MLTraining: Sendable {
 
     /// What a job made.
     enum JobOutcome: Sendable {
-        case version(MLModelVersion)
+        /// A model version, whose row is written with the job's end.
+        case version(ModelRegistry.PendingVersion)
         case result(JSONValue, summary: String)
     }
 
@@ -265,11 +284,12 @@ public struct MLTraining: Sendable {
         return names
     }
 
-    func train(_ job: MLJob, state: JobState) async throws -> MLModelVersion {
+    func train(_ job: MLJob, state: JobState) async throws -> ModelRegistry.PendingVersion {
         let started = ContinuousClock.now
-        let model = try await registry.get(id: job.modelId)
         guard let datasetId = job.datasetId else { throw NeuroplexError.invalid("datasetId", "the job names no dataset") }
-        let dataset = try await datasets.get(id: datasetId)
+        async let modelRead = registry.get(id: job.modelId)
+        async let datasetRead = datasets.get(id: datasetId)
+        let (model, dataset) = try await (modelRead, datasetRead)
         let learner = try Learners.learner(model.algorithm)
         let hyperparameters: [String: JSONValue] = {
             if case .object(let values)? = job.parameters["hyperparameters"] { return values }
@@ -342,7 +362,7 @@ public struct MLTraining: Sendable {
             classes: model.task == .classification ? label?.classes : nil)
         let (bytes, mediaType) = try await saved
         state.append("storing the model: \(bytes.count) bytes of \(mediaType)")
-        let version = try await registry.addVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
+        return registry.pendingVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
             MLModelVersion(
                 modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
                 hyperparameters: hyperparameters, preprocessing: fitted, label: label,
@@ -351,8 +371,6 @@ public struct MLTraining: Sendable {
                 metrics: metrics, validation: nil, artifact: artifact, trainingSeconds: seconds, jobId: jobId,
                 createdAt: now, reference: reference)
         }
-        logger.info("model version created", metadata: ["model.id": "\(model.id)", "model.version": "\(version.version)"])
-        return version
     }
 
     // MARK: Import

@@ -19,7 +19,12 @@ public struct BlobStore: Sendable {
     /// Stores `data` and returns its digest (lowercase hex SHA-256).
     @discardableResult
     public func put(_ data: Data) throws -> String {
-        let digest = Hex.encode(SHA256.hash(data: data))
+        try put(data, digest: Self.digest(data))
+    }
+
+    /// Stores `data`, whose digest the caller has made with ``digest(_:)``, and returns that digest.
+    @discardableResult
+    public func put(_ data: Data, digest: String) throws -> String {
         let destination = path(for: digest)
         if FileManager.default.fileExists(atPath: destination.path) { return digest }
         try FileManager.default.createDirectory(
@@ -41,6 +46,11 @@ public struct BlobStore: Sendable {
             throw error
         }
         return digest
+    }
+
+    /// The address of `bytes` in a store: their SHA-256 as lowercase hex.
+    public static func digest(_ bytes: some DataProtocol) -> String {
+        Hex.encode(SHA256.hash(data: bytes))
     }
 
     /// The bytes stored under `digest`, or `nil` when there are none.

@@ -91,6 +91,13 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         #expect(messages.last?.hasPrefix("succeeded") == true)
         let stamps = logs.map { String($0.prefix(24)) }
         #expect(stamps == stamps.sorted(), "\(stamps)")
+        // What a client following the log reads: the status and the lines after the last one it has, at once.
+        let (status, all) = try await bench.training.jobs.statusAndLogs(id: job.id)
+        #expect(status == .succeeded && all.map(\.line) == logs)
+        let (_, rest) = try await bench.training.jobs.statusAndLogs(id: job.id, after: all[2].seq)
+        #expect(rest.map(\.line) == Array(logs.dropFirst(3)))
+        #expect(try await bench.training.jobs.statusAndLogs(id: job.id, after: all.last!.seq).lines.isEmpty)
+        await #expect(throws: NeuroplexError.self) { try await bench.training.jobs.statusAndLogs(id: "job_none") }
 
         let version = try await bench.training.registry.version(modelId: model.id, reference: "1")
         // Its stored document (preprocessing, metrics, dates) reads back as it was written; the drift reference is
@@ -241,6 +248,49 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         try await bench.training.jobs.recoverOrphans(policy: .fail)
         let failed = try await bench.training.jobs.get(id: job.id)
         #expect(failed.status == .failed && failed.error?.contains("server stopped") == true)
+        await bench.close()
+    }
+
+    /// A job's version row, its last lines and its outcome are one commit: when the version cannot be written,
+    /// none of them is, and the job is still running (its worker then fails it).
+    @Test func aJobsEndIsWrittenWithItsVersionOrNotAtAll() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost"))
+        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        let claimed = try #require(try await bench.training.jobs.claim())
+        #expect(claimed.id == job.id)
+        let artifact: [UInt8] = Array("not really a model".utf8)
+        let pending = bench.training.registry.pendingVersion(modelId: model.id, artifact: artifact, mediaType: "application/ubjson") {
+            number, info, now in
+            MLModelVersion(
+                modelId: model.id, version: number, algorithm: model.algorithm, task: model.task, hyperparameters: [:],
+                preprocessing: FittedPreprocessing(options: PreprocessingOptions(), columns: [], dropped: [], featureNames: []),
+                label: nil, features: [], datasetId: nil, datasetSha256: nil, split: nil, rows: [:], metrics: [:],
+                validation: nil, artifact: info, trainingSeconds: 0, jobId: job.id, createdAt: now)
+        }
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            _ = try await bench.training.jobs.finish(
+                job.id, status: .succeeded, metrics: [:], progress: nil,
+                after: { sql -> MLModelVersion in
+                    _ = try await pending.insert(into: sql)
+                    throw Refused()
+                },
+                lines: { [(Date(), "succeeded: version \($0.version)")] })
+        }
+        #expect(try await bench.training.jobs.get(id: job.id).status == .running)
+        #expect(try await bench.training.registry.latestVersion(modelId: model.id) == nil)
+        #expect(try await bench.training.jobs.logs(id: job.id).allSatisfy { !$0.line.contains("succeeded") })
+
+        let version = try await bench.training.jobs.finish(
+            job.id, status: .succeeded, metrics: [:], progress: nil, after: { try await pending.insert(into: $0) },
+            lines: { [(Date(), "succeeded: version \($0.version)")] })
+        #expect(version.version == 1 && version.artifact.sha256 == BlobStore.digest(artifact))
+        #expect(try await bench.training.jobs.get(id: job.id).status == .succeeded)
+        #expect(try await bench.training.registry.artifact(of: version) == Data(artifact))
+        #expect(try await bench.training.jobs.logs(id: job.id).last?.line.hasSuffix("succeeded: version 1") == true)
         await bench.close()
     }
 

@@ -43,6 +43,14 @@ struct TrainingBench {
         await catalogue.database.close()
     }
 
+    /// An XGBoost model with one training job queued on a small dataset (no worker runs it).
+    func queuedJob() async throws -> (MLModel, MLJob) {
+        let dataset = try await catalogue.upload(trafficCSV(rows: 100)).dataset
+        let model = try await training.registry.create(MLModelDraft(name: "m", task: .classification, algorithm: "xgboost"))
+        let job = try await training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        return (model, job)
+    }
+
     func waitUntilRunning(_ id: String) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, try await training.jobs.get(id: id).status == .queued {
@@ -236,10 +244,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
 
     @Test func aJobLeftRunningIsRequeuedAtStart() async throws {
         let bench = try await TrainingBench(.sqlite)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost"))
-        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        let (_, job) = try await bench.queuedJob()
         // As if a server claimed it and died.
         try await bench.catalogue.database.sql.update("ml_jobs").set("status", to: "running").where("id", .equal, job.id).run()
         try await bench.training.jobs.recoverOrphans(policy: .requeue)
@@ -255,10 +260,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
     /// none of them is, and the job is still running (its worker then fails it).
     @Test func aJobsEndIsWrittenWithItsVersionOrNotAtAll() async throws {
         let bench = try await TrainingBench(.sqlite)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 100)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost"))
-        let job = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: nil)
+        let (model, job) = try await bench.queuedJob()
         let claimed = try #require(try await bench.training.jobs.claim())
         #expect(claimed.id == job.id)
         let artifact: [UInt8] = Array("not really a model".utf8)

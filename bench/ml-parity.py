@@ -107,13 +107,8 @@ def send(method, path, data=None, content_type=None):
     headers = {"Authorization": "Bearer " + os.environ["NEUROPLEX_KEY"]}
     if data is not None:
         headers["Content-Type"] = content_type
-    try:
-        connection().request(method, path, body=data, headers=headers)
-        answer = connection().getresponse()
-    except (http.client.HTTPException, ConnectionError):
-        CONNECTION.clear()  # the server closed an idle connection: once more on a new one
-        connection().request(method, path, body=data, headers=headers)
-        answer = connection().getresponse()
+    connection().request(method, path, body=data, headers=headers)
+    answer = connection().getresponse()
     if answer.status >= 400:
         sys.exit(f"{method} {path}: {answer.status} {answer.read().decode(errors='replace')}")
     return answer
@@ -130,12 +125,13 @@ def wait_for(job):
     ends the stream as soon as the job finishes, without the client polling."""
     stream = send("GET", f"/ml/jobs/{job}/logs?follow=true")
     ended, status = False, None
+    # Read to the end of the stream (the server ends it after the end event), so that the connection is ready for
+    # the next request.
     for line in stream:
         if line.startswith(b"event: end"):
             ended = True
         elif ended and line.startswith(b"data: ") and status is None:
             status = line[6:].strip().decode()
-    # Read to the end of the stream, so that the connection is ready for the next request.
     if status is not None:
         return status
     sys.exit(f"the log of job {job} ended without its end event")

@@ -148,6 +148,14 @@ public struct MLTraining: Sendable {
         // client following the log stops once the job has finished and no line is left); the last round's
         // progress, which the heartbeat may not have written yet, goes with the outcome.
         let progress = state.progress.withLock { $0 }
+        /// Ends the job as failed, with `earlier` lines (taken from the buffer before) ahead of the buffered ones.
+        func fail(_ error: any Error, after earlier: [(at: Date, message: String)] = []) async throws {
+            let message = (error as? NeuroplexError)?.message ?? "\(error)"
+            try await jobs.finish(
+                job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress,
+                lines: earlier + state.takeLog(then: "failed: \(message)"))
+            events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
+        }
         do {
             switch result {
             case .success(.version(let pending)):
@@ -162,12 +170,7 @@ public struct MLTraining: Sendable {
                         after: { try await pending.insert(into: $0) },
                         lines: { lines + [(clock.now(), "succeeded: version \($0.version)")] })
                 } catch {
-                    let message = (error as? NeuroplexError)?.message ?? "\(error)"
-                    try await jobs.finish(
-                        job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress,
-                        lines: lines + state.takeLog(then: "failed: \(message)"))
-                    events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
-                    return
+                    return try await fail(error, after: lines)
                 }
                 logger.info("model version created", metadata: ["model.id": "\(job.modelId)", "model.version": "\(version.version)"])
                 events.publish(.versionCreated(modelId: job.modelId, version: version.version))
@@ -186,11 +189,7 @@ public struct MLTraining: Sendable {
                     try await jobs.requeue(job.id, reason: "the server is shutting down")
                 }
             case .failure(let error):
-                let message = (error as? NeuroplexError)?.message ?? "\(error)"
-                try await jobs.finish(
-                    job.id, status: .failed, error: message, metrics: state.metrics.withLock { $0 }, progress: progress,
-                    lines: state.takeLog(then: "failed: \(message)"))
-                events.publish(.jobFinished(jobId: job.id, modelId: job.modelId, status: .failed))
+                try await fail(error)
             }
         } catch {
             logger.error("could not record the end of a job", metadata: ["job.id": "\(job.id)", "error": "\(error)"])

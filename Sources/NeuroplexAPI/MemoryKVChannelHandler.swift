@@ -52,10 +52,7 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         /// Live watches (`GET /memory/watch` without `since`) are streamed here from this hub's feeds when set.
         var watchHub: WatchHub?
         let dates = HTTPDateCache()
-        var serverField: HTTPField { HTTPField(name: .server, value: serverName) }
     }
-
-    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json; charset=utf-8")
 
     /// The largest body answered here by default; larger ones go to the router, which enforces the configured limit.
     static let maxBody = 64 * 1024
@@ -79,7 +76,7 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private var wroteSinceFlush = false
     private var active = true
     /// The HTTP types codec's context: an answer's head and body are written through it as NIO's own parts,
-    /// straight to NIO's encoder (`nil`: as `HTTPResponsePart`s through every handler).
+    /// straight to NIO's encoder. Without it (`nil`: not in the pipeline), every request goes to the router.
     private var codec: ChannelHandlerContext?
 
     init(_ shared: Shared) { self.shared = shared }
@@ -127,7 +124,7 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
         guard watch == nil else { return }
         switch part {
         case .head(let head):
-            if withRouter == 0, let key = Self.answerableKey(head, shared: shared) {
+            if withRouter == 0, codec != nil, let key = Self.answerableKey(head, shared: shared) {
                 pending = (head, key, nil, DispatchTime.now().uptimeNanoseconds)
             } else if withRouter == 0, let pattern = Self.answerableWatch(head, shared: shared) {
                 pendingWatch = (head, pattern, DispatchTime.now().uptimeNanoseconds)
@@ -256,53 +253,30 @@ final class MemoryKVChannelHandler: ChannelDuplexHandler {
     private func respond(
         _ request: HTTPRequest, _ body: [UInt8], causal: Bool, start: UInt64, context: ChannelHandlerContext
     ) {
-        defer {
-            wroteSinceFlush = true
-            shared.metrics.record(route: Self.route, method: request.method, status: 200, start: start)
-        }
-        if let codec {
-            // The head and body as NIO's parts, below the HTTP types codec: the same fields in the same order,
-            // without making `HTTPFields` and converting them to NIO's headers, and two passes fewer through the
-            // handlers above. The end goes through them all: the connection's state handler counts it, and NIO's
-            // encoder, which saw the head, ends the response.
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(6)
-            headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-            headers.add(name: "Content-Length", value: String(body.count))
-            if causal { headers.add(name: "Neuroplex-Causal-Token", value: shared.memory.causalToken) }
-            if let sent = request.headerFields[.xRequestID], RequestTracingMiddleware.isAcceptable(sent) {
-                headers.add(name: "X-Request-ID", value: sent)
-            } else {
-                headers.add(name: "X-Request-ID", value: RequestID().description)
-            }
-            headers.add(name: "Date", value: shared.dates.now())
-            headers.add(name: "Server", value: shared.serverName)
-            var buffer = context.channel.allocator.buffer(capacity: body.count)
-            buffer.writeBytes(body)
-            codec.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            codec.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
-            context.write(wrapOutboundOut(.end(nil)), promise: nil)
-            return
-        }
-        // Appended, not set by name: setting searches the fields for the name first. The content type and the
-        // `Date` field are made once (a field checks its value when made).
-        var fields = HTTPFields()
-        fields.reserveCapacity(7)
-        fields.append(Self.jsonContentType)
-        fields.append(HTTPField(name: .contentLength, value: String(body.count)))
-        if causal { fields.append(HTTPField(name: CausalTokens.header, value: shared.memory.causalToken)) }
+        guard let codec else { preconditionFailure("a request is answered here only with the HTTP codec below") }
+        // The head and body as NIO's parts, below the HTTP types codec (the same fields in the same order as the
+        // router's answer), without making `HTTPFields` and converting them to NIO's headers, and two passes fewer
+        // through the handlers above. The end goes through them all: the connection's state handler counts it, and
+        // NIO's encoder, which pairs each response with its request's method, ends the response it saw begin.
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6)
+        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        if causal { headers.add(name: CausalTokens.header.rawName, value: shared.memory.causalToken) }
         if let sent = request.headerFields[.xRequestID], RequestTracingMiddleware.isAcceptable(sent) {
-            fields.append(HTTPField(name: .xRequestID, value: sent))
+            headers.add(name: "X-Request-ID", value: sent)
         } else {
-            fields.append(HTTPField(name: .xRequestID, value: RequestID().description))
+            headers.add(name: "X-Request-ID", value: RequestID().description)
         }
-        fields.append(shared.dates.field())
-        fields.append(shared.serverField)
+        headers.add(name: "Date", value: shared.dates.now())
+        headers.add(name: "Server", value: shared.serverName)
         var buffer = context.channel.allocator.buffer(capacity: body.count)
         buffer.writeBytes(body)
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+        codec.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        codec.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
         context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        wroteSinceFlush = true
+        shared.metrics.record(route: Self.route, method: request.method, status: 200, start: start)
     }
 
     /// Answers a live watch: joins the pattern's feed, then sends the head of an SSE response whose body the feed
@@ -435,17 +409,13 @@ struct FastPathFields {
 
 /// The `Date` header's text (RFC 9110's IMF-fixdate), made once a second.
 final class HTTPDateCache: Sendable {
-    private let cached = Mutex<(second: Int, field: HTTPField)>((-1, HTTPField(name: .date, value: "")))
+    private let cached = Mutex<(second: Int, text: String)>((-1, ""))
 
-    func now() -> String { field().value }
-
-    /// The `Date` field itself.
-    func field() -> HTTPField {
+    func now() -> String {
         let second = Int(time(nil))
         return cached.withLock { cached in
-            if cached.second == second { return cached.field }
-            cached = (second, HTTPField(name: .date, value: Self.format(second)))
-            return cached.field
+            if cached.second != second { cached = (second, Self.format(second)) }
+            return cached.text
         }
     }
 

@@ -327,12 +327,12 @@ public final class MLJobs: Sendable {
         }
     }
 
-    /// The job's log lines after `after` (a `seq`), oldest first: `(seq, line)`.
-    /// - Parameter checked: `false` when the caller has just read the job, so that a missing one is not asked again.
-    public func logs(id: String, after: Int64 = -1, checked: Bool = true) async throws -> [(seq: Int64, line: String)] {
-        if checked { _ = try await get(id: id) }
+    /// The job's log lines, oldest first: `(seq, line)`. (A client following the log reads
+    /// ``statusAndLogs(id:after:)``.)
+    public func logs(id: String) async throws -> [(seq: Int64, line: String)] {
+        _ = try await get(id: id)
         return try await database.sql.select().columns("seq", "at", "message").from("ml_job_logs")
-            .where("job_id", .equal, id).where("seq", .greaterThan, after).orderBy("seq").all()
+            .where("job_id", .equal, id).orderBy("seq").all()
             .map {
                 (try $0.decode(column: "seq", as: Int64.self),
                  "\(try $0.decode(column: "at", as: String.self)) \(try $0.decode(column: "message", as: String.self))")

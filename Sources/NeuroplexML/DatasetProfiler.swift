@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import NeuroplexCore
 
 /// Reads a dataset's records (the header first), checks them, infers each column's type and computes the
@@ -16,7 +21,7 @@ public import NeuroplexCore
 /// comes from the rows read until then); label classes are tracked up to ``maximumClasses`` (beyond, no
 /// class-based correlations); a categorical column's cross-table with the label is kept up to
 /// ``maximumContingencyValues`` values. Each numeric column holds a quantile sketch of at most about 1 MiB.
-public struct DatasetProfiler {
+public struct DatasetProfiler: Sendable {
     public static let exactDistinctLimit = 10_000
     public static let maximumClasses = 100
     public static let maximumContingencyValues = 1000
@@ -134,6 +139,7 @@ public struct DatasetProfiler {
         }
         header = names
         columns = Array(repeating: ColumnProfile(), count: names.count)
+        if let labelIndex { columns[labelIndex].isLabel = true }
     }
 
     private mutating func classIndex(of value: UnsafeBufferPointer<UInt8>) -> Int? {
@@ -171,7 +177,14 @@ extension NeuroplexError.Code {
 }
 
 /// What is accumulated for one column.
-struct ColumnProfile {
+struct ColumnProfile: Sendable {
+    /// The column is the label (its cells are counted without a class or label value of their own).
+    var isLabel = false
+    /// While every present cell is a number (up to ``DatasetProfiler/exactDistinctLimit`` of them), the cells are
+    /// kept rather than counted: counting a small numeric file's cells one by one in a hash table, with their
+    /// label classes, was most of its profile, and sorting them once at the end gives the same counts. A cell of
+    /// another kind, or one more than the limit, replays them into the counter, which goes on from there.
+    private var kept: NumericCells? = NumericCells()
     private var missing = 0
     private var present = 0
     private var integers = 0
@@ -206,11 +219,15 @@ struct ColumnProfile {
         case .datetime: datetimes += 1
         case .other, .missing: break
         }
-        let hash = DistinctEstimator.hash(trimmed)
-        estimator.add(hash: hash)
-        if !countingStopped {
-            counter.add(trimmed, hash: hash, classIndex: classIndex, label: labelNumber)
-            if counter.overflowed && numbers == present { countingStopped = true }
+        if kept != nil {
+            if (cell.kind == .integer || cell.kind == .number) && kept!.count < DatasetProfiler.exactDistinctLimit {
+                kept!.add(trimmed, value: cell.number, classIndex: classIndex, label: labelNumber)
+            } else {
+                replayKept()
+                count(trimmed, classIndex: classIndex, labelNumber: labelNumber)
+            }
+        } else {
+            count(trimmed, classIndex: classIndex, labelNumber: labelNumber)
         }
         switch cell.kind {
         case .integer, .number, .boolean: break
@@ -225,6 +242,27 @@ struct ColumnProfile {
         if let classIndex {
             while byClass.count <= classIndex { byClass.append(Moments()) }
             byClass[classIndex].add(value)
+        }
+    }
+
+    /// Counts a cell's value (and feeds the distinct estimate).
+    private mutating func count(_ trimmed: UnsafeBufferPointer<UInt8>, classIndex: Int?, labelNumber: Double?) {
+        let hash = DistinctEstimator.hash(trimmed)
+        estimator.add(hash: hash)
+        if !countingStopped {
+            counter.add(trimmed, hash: hash, classIndex: classIndex, label: labelNumber)
+            if counter.overflowed && numbers == present { countingStopped = true }
+        }
+    }
+
+    /// Counts the kept cells, in the order they came, as if each had been counted on arrival.
+    private mutating func replayKept() {
+        guard let cells = kept else { return }
+        kept = nil
+        for index in 0..<cells.count {
+            cells.withText(index) { text in
+                count(text, classIndex: cells.classIndex(index), labelNumber: cells.label(index))
+            }
         }
     }
 
@@ -243,7 +281,8 @@ struct ColumnProfile {
 
     /// Every value's count, when all were counted.
     var exactCounts: [String: Int]? {
-        counter.overflowed ? nil : Dictionary(uniqueKeysWithValues: zip(counter.values, counter.counts))
+        if let kept { return kept.counts(of: kept.groups()) }
+        return counter.overflowed ? nil : Dictionary(uniqueKeysWithValues: zip(counter.values, counter.counts))
     }
 
     func statistics(name: String) -> ColumnStatistics {
@@ -254,12 +293,14 @@ struct ColumnProfile {
             let q = sketch.quantiles([0.01, 0.25, 0.5, 0.75, 0.99]).map { $0 ?? 0 }
             quantiles = .init(p1: q[0], p25: q[1], p50: q[2], p75: q[3], p99: q[4])
         }
+        let groups = kept?.groups()
+        let distinct = groups.map { $0.count } ?? (
+            counter.overflowed ? Swift.max(estimator.estimate, counter.valueCount) : counter.valueCount)
         return ColumnStatistics(
-            name: name, type: type, missing: missing,
-            distinct: counter.overflowed ? Swift.max(estimator.estimate, counter.valueCount) : counter.valueCount,
-            distinctExact: !counter.overflowed,
+            name: name, type: type, missing: missing, distinct: distinct, distinctExact: !counter.overflowed,
             min: numeric ? minimum : nil, max: numeric ? maximum : nil, mean: numeric ? moments.mean : nil,
-            std: numeric ? moments.standardDeviation : nil, quantiles: quantiles, top: counter.top(10),
+            std: numeric ? moments.standardDeviation : nil, quantiles: quantiles,
+            top: groups.map { kept!.top(10, of: $0) } ?? counter.top(10),
             labelCorrelation: nil, labelCorrelationMethod: nil)
     }
 
@@ -283,7 +324,7 @@ struct ColumnProfile {
 
 /// Exact counts of a column's values up to ``DatasetProfiler/exactDistinctLimit`` distinct ones, with, for up to
 /// ``DatasetProfiler/maximumContingencyValues`` of them, their counts by label class and the label's moments.
-struct ValueCounter {
+struct ValueCounter: Sendable {
     private var index = ValueIndex()
     private(set) var counts: [Int] = []
     /// The counts by label class of the first ``tracked`` values, `classStride` a value (one flat array: an
@@ -369,6 +410,137 @@ struct ValueCounter {
         }
         return best.map {
             ColumnStatistics.ValueCount(value: String(decoding: index.key(at: $0), as: UTF8.self), count: counts[$0])
+        }
+    }
+}
+
+/// A numeric column's cells as they came (each value, its text and its row's label class and value), counted
+/// once they are all in.
+struct NumericCells: Sendable {
+    private var values: [Double] = []
+    /// Where each cell's text ends in ``texts``.
+    private var ends: [Int32] = []
+    private var texts: [UInt8] = []
+    private var classes: [Int32] = []
+    private var labels: [Double] = []
+    private var hasLabels = false
+
+    var count: Int { values.count }
+
+    mutating func add(_ text: UnsafeBufferPointer<UInt8>, value: Double, classIndex: Int?, label: Double?) {
+        values.append(value)
+        texts.append(contentsOf: text)
+        ends.append(Int32(truncatingIfNeeded: texts.count))
+        classes.append(Int32(truncatingIfNeeded: classIndex ?? -1))
+        if let label {
+            if !hasLabels {
+                labels = [Double](repeating: .nan, count: values.count - 1)
+                hasLabels = true
+            }
+            labels.append(label)
+        } else if hasLabels {
+            labels.append(.nan)
+        }
+    }
+
+    func classIndex(_ index: Int) -> Int? { classes[index] < 0 ? nil : Int(classes[index]) }
+
+    func label(_ index: Int) -> Double? { hasLabels && !labels[index].isNaN ? labels[index] : nil }
+
+    func withText<T>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        let start = index == 0 ? 0 : Int(ends[index - 1])
+        return try texts.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<Int(ends[index])])) }
+    }
+
+    /// One cell of each distinct text, with how many cells have it.
+    struct Group {
+        var cell: Int32
+        var count: Int
+    }
+
+    func groups() -> [Group] {
+        // One pass over a hash table of the values' bit patterns; texts are compared only between cells of equal
+        // value, where they nearly always agree ("1" and "1.0" do not). Each value's groups are chained.
+        var groups: [Group] = []
+        groups.reserveCapacity(values.count)
+        var nextOfValue: [Int32] = []
+        nextOfValue.reserveCapacity(values.count)
+        var capacity = 16
+        while capacity < values.count * 2 { capacity <<= 1 }
+        var slots = [Int32](repeating: -1, count: capacity)
+        let shift = UInt64(64 - capacity.trailingZeroBitCount)
+        values.withUnsafeBufferPointer { values in
+            for cell in 0..<values.count {
+                let bits = values[cell].bitPattern
+                var slot = Int(truncatingIfNeeded: (bits &* 0x9E37_79B9_7F4A_7C15) >> shift)
+                while true {
+                    let first = slots[slot]
+                    if first < 0 {
+                        slots[slot] = Int32(truncatingIfNeeded: groups.count)
+                        groups.append(Group(cell: Int32(truncatingIfNeeded: cell), count: 1))
+                        nextOfValue.append(-1)
+                        break
+                    }
+                    if values[Int(groups[Int(first)].cell)].bitPattern == bits {
+                        var group = Int(first)
+                        while !sameText(Int(groups[group].cell), cell) {
+                            let next = Int(nextOfValue[group])
+                            if next < 0 {
+                                nextOfValue[group] = Int32(truncatingIfNeeded: groups.count)
+                                group = groups.count
+                                groups.append(Group(cell: Int32(truncatingIfNeeded: cell), count: 0))
+                                nextOfValue.append(-1)
+                                break
+                            }
+                            group = next
+                        }
+                        groups[group].count += 1
+                        break
+                    }
+                    slot = (slot + 1) & (capacity - 1)
+                }
+            }
+        }
+        return groups
+    }
+
+    /// Whether two cells have the same text.
+    private func sameText(_ a: Int, _ b: Int) -> Bool { compareTexts(a, b) == 0 }
+
+    /// The order of two cells' texts (of their UTF-8 bytes), as `memcmp`.
+    private func compareTexts(_ a: Int, _ b: Int) -> Int {
+        texts.withUnsafeBufferPointer { texts in
+            let startA = a == 0 ? 0 : Int(ends[a - 1]), startB = b == 0 ? 0 : Int(ends[b - 1])
+            let countA = Int(ends[a]) - startA, countB = Int(ends[b]) - startB
+            let common = Swift.min(countA, countB)
+            let order = common == 0 ? 0 : Int(memcmp(texts.baseAddress! + startA, texts.baseAddress! + startB, common))
+            return order != 0 ? order : countA - countB
+        }
+    }
+
+    /// Every distinct text's count.
+    func counts(of groups: [Group]) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: groups.map { group in
+            (withText(Int(group.cell)) { String(decoding: $0, as: UTF8.self) }, group.count)
+        })
+    }
+
+    /// The `limit` most frequent texts, most frequent first, ties in the order of their bytes (as
+    /// ``ValueCounter/top(_:)``).
+    func top(_ limit: Int, of groups: [Group]) -> [ColumnStatistics.ValueCount] {
+        guard limit > 0 else { return [] }
+        func before(_ a: Group, _ b: Group) -> Bool {
+            a.count != b.count ? a.count > b.count : compareTexts(Int(a.cell), Int(b.cell)) < 0
+        }
+        var best: [Group] = []
+        best.reserveCapacity(limit + 1)
+        for group in groups {
+            if best.count == limit, !before(group, best[limit - 1]) { continue }
+            best.insert(group, at: best.firstIndex { before(group, $0) } ?? best.count)
+            if best.count > limit { best.removeLast() }
+        }
+        return best.map { group in
+            .init(value: withText(Int(group.cell)) { String(decoding: $0, as: UTF8.self) }, count: group.count)
         }
     }
 }

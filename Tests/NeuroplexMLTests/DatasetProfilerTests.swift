@@ -95,6 +95,55 @@ struct DatasetProfilerTests {
         #expect(tag.top.map(\.value) == expected.map(\.key) && tag.top.map(\.count) == expected.map(\.value))
     }
 
+    @Test("a numeric column's distinct values, top values and label counts: by text, as a hash table counts them")
+    func numericColumnsCountedByText() throws {
+        var generator = SystemRandomNumberGenerator()
+        var counts: [String: Int] = [:]
+        var labels: [String: Int] = [:]
+        var text = "n,label\n"
+        for _ in 0..<2500 {
+            // Equal numbers written differently ("7", "7.0", "07") are different values, as their text differs.
+            let number = Int.random(in: 0..<60, using: &generator) % Int.random(in: 1...60, using: &generator)
+            let cell = ["\(number)", "\(number).0", "0\(number)", "-\(number)"][Int.random(in: 0..<4, using: &generator) % 3 == 0 ? Int.random(in: 0..<4, using: &generator) : 0]
+            let label = "\(Int.random(in: 0..<3, using: &generator))"
+            counts[cell, default: 0] += 1
+            labels[label, default: 0] += 1
+            text += " \(cell) ,\(label)\n"
+        }
+        let statistics = try profile(text, label: "label").statistics()
+        let column = try #require(statistics.columns.first { $0.name == "n" })
+        #expect(column.type == .numeric && column.distinct == counts.count && column.distinctExact)
+        let expected = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)
+        #expect(column.top.map(\.value) == expected.map(\.key) && column.top.map(\.count) == expected.map(\.value))
+        #expect(statistics.labelDistribution == labels)
+    }
+
+    @Test("a column of numbers that turns to text is counted from its first row, as one of text from the start")
+    func numbersThenText() throws {
+        var generator = SystemRandomNumberGenerator()
+        // The same cells with their labels, in two orders: words last (the column is numbers until then), and
+        // words first. Both must count every cell and relate it to the label alike.
+        var rows: [(cell: String, label: Int)] = []
+        for row in 0..<600 {
+            let label = Int.random(in: 0..<3, using: &generator)
+            rows.append((row >= 590 ? ["x", "y"][label % 2] : "\(label * 10 + Int.random(in: 0..<3, using: &generator))", label))
+        }
+        // Labels as numbers (η of the label by value) and as words (Cramér's V of the value × class table).
+        for (prefix, method) in [("", CorrelationMethod.correlationRatio), ("class-", .cramersV)] {
+            func statistics(_ rows: [(cell: String, label: Int)]) throws -> ColumnStatistics {
+                let text = "c,label\n" + rows.map { "\($0.cell),\(prefix)\($0.label)\n" }.joined()
+                return try #require(try profile(text, label: "label").statistics().columns.first)
+            }
+            let wordsLast = try statistics(rows)
+            var wordsFirst = try statistics(Array(rows[590...] + rows[..<590]))
+            #expect(wordsLast.type == .categorical && wordsLast.labelCorrelationMethod == method)
+            #expect(wordsLast.distinct == Set(rows.map(\.cell)).count)
+            #expect(abs((wordsFirst.labelCorrelation ?? 0) - (wordsLast.labelCorrelation ?? 1)) < 1e-12)
+            wordsFirst.labelCorrelation = wordsLast.labelCorrelation
+            #expect(wordsFirst == wordsLast)
+        }
+    }
+
     @Test("Cramér's V from the value × class table, classes first seen late and in any order")
     func cramersVWithManyClasses() throws {
         // Six classes, the later ones first met after many values were counted (the table grows wider as they

@@ -3,6 +3,7 @@ public import Logging
 public import NeuroplexCore
 public import NeuroplexStorage
 import SQLKit
+import Synchronization
 
 /// The dataset catalogue: uploads streamed into the blob store, their metadata in the `ml_datasets` table.
 ///
@@ -38,6 +39,7 @@ public struct Datasets: Sendable {
     private let clock: any WallClock
     private let configuration: Configuration
     private let logger: Logger
+    private let readAhead = ReadAhead()
 
     public init(
         database: Database, blobs: BlobStore, usage: any DatasetUsage = NoDatasetUsage(),
@@ -166,7 +168,11 @@ public struct Datasets: Sendable {
             id: Identifier.make(prefix: "ds", at: now), name: name, label: label, format: format,
             rows: profiler.rows, columns: profiler.schema(), sha256: digest, sizeBytes: writer.byteCount,
             createdAt: now)
-        let statistics = try String(decoding: CompactJSONEncoder().encode(profiler.statistics()), as: UTF8.self)
+        // The statistics are computed and encoded on another thread while the transaction begins and looks for
+        // a dataset of the same content; only the insert waits for them.
+        let statistics = Task { try String(decoding: CompactJSONEncoder().encode(profiler.statistics()), as: UTF8.self) }
+        // The file is synced meanwhile too (a wait on the disk, not work); it is moved into place in the transaction.
+        let synced = Task { try await BlobStore.diskThreads.run { _ in try writer.sync() } }
         let columns = try String(decoding: CompactJSONEncoder().encode(dataset.columns), as: UTF8.self)
         let postgres = database.engine == .postgres
         let upload = try await database.transaction { sql in
@@ -184,15 +190,17 @@ public struct Datasets: Sendable {
                 .values(
                     SQLBind(dataset.id), SQLBind(dataset.name), SQLBind(dataset.label), SQLBind(label ?? ""),
                     SQLBind(format.rawValue), SQLBind(digest), SQLBind(dataset.sizeBytes), SQLBind(dataset.rows),
-                    SQLBind(columns), SQLBind(statistics), SQLBind(Timestamp.string(now))
+                    SQLBind(columns), SQLBind(try await statistics.value), SQLBind(Timestamp.string(now))
                 )
                 .run()
             // Last, so that a failure before it rolls the row back and leaves no blob. (Should COMMIT itself
             // fail, an unreferenced blob may remain; never a row without its blob.)
+            try await synced.value
             try writer.commit()
             return Upload(dataset: dataset, created: true)
         }
         if !upload.created { writer.discard() }
+        readAhead.start(upload.dataset, url: try blobs.url(for: digest))
         logger.info(
             "dataset stored",
             metadata: ["dataset.id": "\(upload.dataset.id)", "dataset.rows": "\(upload.dataset.rows)",
@@ -247,6 +255,13 @@ public struct Datasets: Sendable {
         try blobs.url(for: dataset.sha256)
     }
 
+    /// The dataset's rows in memory: read from its file, or taken from the read-ahead of a small dataset just
+    /// uploaded.
+    public func table(of dataset: Dataset) async throws -> DataTable {
+        if let table = await readAhead.table(of: dataset) { return table }
+        return try DataTable.read(try fileURL(of: dataset), format: dataset.format)
+    }
+
     // MARK: Deleting
 
     /// Deletes the dataset, and its file when no other dataset has the same content.
@@ -267,11 +282,14 @@ public struct Datasets: Sendable {
             return digest
         }
         // Separately, under the same lock: an upload of the same content between the two transactions keeps it.
-        try await database.transaction { [blobs] sql in
+        try await database.transaction { [blobs, readAhead] sql in
             try await Self.lock(digest, in: sql, postgres: postgres)
             let others = try await sql.select().column("id").from("ml_datasets").where("sha256", .equal, digest)
                 .limit(1).all()
-            if others.isEmpty { try blobs.remove(digest) }
+            if others.isEmpty {
+                readAhead.forget(digest)
+                try blobs.remove(digest)
+            }
         }
         logger.info("dataset deleted", metadata: ["dataset.id": "\(id)"])
     }
@@ -318,5 +336,39 @@ public struct Datasets: Sendable {
             sha256: try row.decode(column: "sha256", as: String.self),
             sizeBytes: try row.decode(column: "size_bytes", as: Int64.self),
             createdAt: Timestamp.truncated(Timestamp.parse(created) ?? Date(timeIntervalSince1970: 0)))
+    }
+}
+
+/// The last small datasets uploaded, read into memory in the background as soon as they are stored: a training
+/// run usually follows an upload, and its reading the file again (parsing every cell into a table) came after the
+/// client's next request, on the job's path. Files up to ``largest`` bytes, the ``kept`` most recent, by content.
+final class ReadAhead: Sendable {
+    static let largest: Int64 = 4 << 20
+    static let kept = 2
+
+    private let tables = Mutex<[(sha256: String, format: DatasetFormat, table: Task<DataTable, any Error>)]>([])
+
+    /// Reads a dataset just stored, unless it is too large or already read.
+    func start(_ dataset: Dataset, url: URL) {
+        guard dataset.sizeBytes <= Self.largest else { return }
+        tables.withLock { tables in
+            guard !tables.contains(where: { $0.sha256 == dataset.sha256 && $0.format == dataset.format }) else { return }
+            let format = dataset.format
+            tables.append((dataset.sha256, format, Task { try DataTable.read(url, format: format) }))
+            if tables.count > Self.kept { tables.removeFirst() }
+        }
+    }
+
+    /// The dataset's table, if it was read ahead (and could be read).
+    func table(of dataset: Dataset) async -> DataTable? {
+        let task = tables.withLock { tables in
+            tables.first { $0.sha256 == dataset.sha256 && $0.format == dataset.format }?.table
+        }
+        return try? await task?.value
+    }
+
+    /// Drops the tables of a file that is gone.
+    func forget(_ sha256: String) {
+        tables.withLock { $0.removeAll { $0.sha256 == sha256 } }
     }
 }

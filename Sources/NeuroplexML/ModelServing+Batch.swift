@@ -40,7 +40,7 @@ extension ModelServing {
         }
         let dataset = try await datasets.get(id: datasetId)
         reporter.log("reading dataset \(datasetId) (\(dataset.rows) rows)")
-        let table = try DataTable.read(try await datasets.fileURL(id: datasetId), format: dataset.format)
+        let table = try await datasets.table(of: dataset)
         let total = table.rows.count
         reporter.progress(0, of: total, unit: "rows")
         reporter.log("predicting \(total) rows with version \(number) of '\(model.name)'")

@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-import NeuroplexCore
+public import NeuroplexCore
 
 /// Content-addressed storage for artifacts (model files, datasets, images) under `<data>/blobs`.
 ///
@@ -10,6 +10,10 @@ import NeuroplexCore
 public struct BlobStore: Sendable {
     /// The folder holding the blobs.
     public let root: URL
+
+    /// Threads for writes that wait on the disk (`fsync`), run beside other work: off Swift's cooperative pool,
+    /// whose few threads (two on a two-core machine) would otherwise sit blocked while requests wait for them.
+    public static let diskThreads = DedicatedThread.Pool(name: "blob-sync")
 
     public init(directory: String) throws {
         self.root = URL(fileURLWithPath: directory, isDirectory: true)

@@ -53,6 +53,8 @@ public final class BlobWriter: Sendable {
         var hasher = SHA256()
         var digest: String?
         var finished = false
+        /// The file was synced by ``sync()`` and not written since.
+        var synced = false
         var byteCount: Int64 = 0
     }
 
@@ -86,6 +88,17 @@ public final class BlobWriter: Sendable {
                 guard Self.writeAll(state.descriptor, buffer) else { throw Self.writeError() }
             }
             state.byteCount += Int64(bytes.count)
+            state.synced = false
+        }
+    }
+
+    /// Syncs what was written to the disk, ahead of ``commit()`` (which then need not): a caller can sync while it
+    /// does other work and commit once both are done. Does nothing once the blob was committed or discarded.
+    public func sync() throws {
+        try state.withLock { state in
+            guard !state.finished, !state.synced else { return }
+            guard state.synced || fsync(state.descriptor) == 0 else { throw Self.writeError() }
+            state.synced = true
         }
     }
 

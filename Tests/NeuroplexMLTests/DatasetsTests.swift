@@ -154,6 +154,24 @@ struct DatasetsTests {
         await catalogue.database.close()
     }
 
+    @Test("a small dataset just uploaded is read ahead, as a read of its file reads it; deleted, it is forgotten")
+    func readAhead() async throws {
+        let catalogue = try await Catalogue(.sqlite)
+        let dataset = try await catalogue.upload(trafficCSV(rows: 200)).dataset
+        let url = try catalogue.datasets.fileURL(of: dataset)
+        let fromFile = try DataTable.read(url, format: .csv)
+        let table = try await catalogue.datasets.table(of: dataset)
+        #expect(table.header == fromFile.header && table.rows == fromFile.rows && table.rows.count == 200)
+        // Read ahead: the rows are in memory, not read from the file again.
+        let bytes = try Data(contentsOf: url)
+        try FileManager.default.removeItem(at: url)
+        #expect(try await catalogue.datasets.table(of: dataset).rows == fromFile.rows)
+        try bytes.write(to: url)
+        try await catalogue.datasets.delete(id: dataset.id)
+        await #expect(throws: (any Error).self) { _ = try await catalogue.datasets.table(of: dataset) }
+        await catalogue.database.close()
+    }
+
     @Test("NDJSON uploads are profiled like CSV")
     func ndjson() async throws {
         let catalogue = try await Catalogue(.sqlite)

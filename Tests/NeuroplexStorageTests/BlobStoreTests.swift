@@ -30,6 +30,29 @@ struct BlobStoreTests {
         #expect(try store.get(first) == nil)
     }
 
+    @Test("a streamed blob synced ahead of its commit holds all it was given; one discarded leaves nothing")
+    func syncBeforeCommit() throws {
+        let directory = makeTemporaryDirectory()
+        let store = try BlobStore(directory: directory)
+        let writer = try store.makeWriter()
+        try writer.write(ArraySlice("stream".utf8))
+        try writer.sync()
+        // Written after a sync: the commit syncs again, and the blob has every byte.
+        try writer.write(ArraySlice("ed".utf8))
+        try writer.sync()
+        let (digest, stored) = try writer.commit()
+        let content = try store.get(digest)
+        #expect(stored && content == Data("streamed".utf8))
+        try writer.sync()  // after the commit: nothing to do
+        let discarded = try store.makeWriter()
+        try discarded.write(ArraySlice("gone".utf8))
+        discarded.discard()
+        try discarded.sync()
+        let files = FileManager.default.enumerator(atPath: directory)?.allObjects.compactMap { $0 as? String }
+            .filter { !$0.hasSuffix("/") && FileManager.default.fileExists(atPath: directory + "/" + $0 + "/") == false }
+        #expect(files?.filter { $0.contains(digest) }.count == 1 && files?.count == 1, "\(files ?? [])")
+    }
+
     @Test("a malformed digest is a validation error, not a path")
     func rejectsBadDigests() throws {
         let store = try BlobStore(directory: makeTemporaryDirectory())

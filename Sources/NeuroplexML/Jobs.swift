@@ -86,6 +86,23 @@ public final class MLJobs: Sendable {
     /// Rung when this process writes a job's log lines or changes a job's status, so that a client following a
     /// log hears of it at once (changes made by other nodes are found by polling).
     public let changed = JobSignal()
+    /// Jobs queued here straight to an idle worker here, and the count of idle workers (see ``enqueue``).
+    private let handoff = Mutex(Handoff())
+
+    private struct Handoff {
+        /// Workers of this process waiting for a job.
+        var idle = 0
+        /// Submissions counting on one of them, not handed yet.
+        var promised = 0
+        var jobs: [HandedJob] = []
+    }
+
+    /// A job given to a worker in memory: its row already says `running`.
+    struct HandedJob: Sendable {
+        var job: MLJob
+        /// What the submitter read to check the job (the model and dataset of a training run).
+        var payload: (any Sendable)?
+    }
 
     public init(database: Database, events: MLEventBus, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.database = database
@@ -96,30 +113,94 @@ public final class MLJobs: Sendable {
 
     // MARK: Queue
 
-    /// Adds a job to the queue.
+    /// Adds a job to the queue — or, when a worker of this process is idle and no job waits, starts it there.
+    ///
+    /// A job for an idle worker is written `running` (one statement, which checks the queue is empty as it
+    /// writes) and handed to the worker in memory with `payload` (what the submitter read, so the worker need not
+    /// read it again); its "queued" log line is written with the worker's first lines. That spares a job on an idle
+    /// server the worker's claim and a log write before it starts. Otherwise the job is queued and the workers are
+    /// woken.
     public func enqueue(
-        type: String, modelId: String, datasetId: String?, priority: Int, parameters: JSONValue
+        type: String, modelId: String, datasetId: String?, priority: Int, parameters: JSONValue,
+        payload: (any Sendable)? = nil
     ) async throws -> MLJob {
         let now = Timestamp.truncated(clock.now())
-        let job = MLJob(
+        var job = MLJob(
             id: Identifier.make(prefix: "job", at: now), type: type, modelId: modelId, datasetId: datasetId,
             status: .queued, priority: priority, progress: .init(current: 0, total: 0, unit: "rounds"), metrics: [:],
             createdAt: now, parameters: parameters)
-        try await database.sql.insert(into: "ml_jobs")
-            .columns(
-                "id", "type", "model_id", "dataset_id", "status", "priority", "progress_current", "progress_total",
-                "progress_unit", "metrics", "parameters", "created_at")
-            .values(
-                SQLBind(job.id), SQLBind(type), SQLBind(modelId), SQLBind(datasetId), SQLBind("queued"),
-                SQLBind(priority), SQLBind(0), SQLBind(0), SQLBind("rounds"), SQLBind("{}"),
-                SQLBind(parameters.description), SQLBind(Timestamp.string(now)))
-            .run()
+        let promised = handoff.withLock { handoff in
+            guard handoff.idle > handoff.promised else { return false }
+            handoff.promised += 1
+            return true
+        }
+        let created = Timestamp.string(now)
+        if promised {
+            let status: String
+            do {
+                // `running` only if no job waits: a job queued before it goes first.
+                status = try await database.sql.raw("""
+                    INSERT INTO ml_jobs (id, type, model_id, dataset_id, status, priority, progress_current,
+                        progress_total, progress_unit, metrics, parameters, created_at, started_at, heartbeat_at)
+                    SELECT \(bind: job.id), \(bind: type), \(bind: modelId), \(bind: datasetId),
+                        CASE WHEN waiting.n = 0 THEN 'running' ELSE 'queued' END, \(bind: priority), 0, 0, 'rounds', '{}',
+                        \(bind: parameters.description), \(bind: created),
+                        CASE WHEN waiting.n = 0 THEN \(bind: created) END, CASE WHEN waiting.n = 0 THEN \(bind: created) END
+                    FROM (SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM ml_jobs WHERE status = 'queued' LIMIT 1) AS first)
+                        AS waiting
+                    RETURNING status
+                    """).first().map { try $0.decode(column: "status", as: String.self) } ?? "queued"
+            } catch {
+                handoff.withLock { $0.promised -= 1 }
+                throw error
+            }
+            if status == "running" {
+                job.status = .running
+                job.startedAt = now
+                handoff.withLock { handoff in
+                    handoff.promised -= 1
+                    handoff.jobs.append(HandedJob(job: job, payload: payload))
+                }
+                queued.ring()
+                return job
+            }
+            handoff.withLock { $0.promised -= 1 }
+        } else {
+            try await database.sql.insert(into: "ml_jobs")
+                .columns(
+                    "id", "type", "model_id", "dataset_id", "status", "priority", "progress_current", "progress_total",
+                    "progress_unit", "metrics", "parameters", "created_at")
+                .values(
+                    SQLBind(job.id), SQLBind(type), SQLBind(modelId), SQLBind(datasetId), SQLBind("queued"),
+                    SQLBind(priority), SQLBind(0), SQLBind(0), SQLBind("rounds"), SQLBind("{}"),
+                    SQLBind(parameters.description), SQLBind(created))
+                .run()
+        }
         // The worker is woken before the first log line is written, which it does not need; the line is stamped
         // when the job was made, so that "started" never comes before "queued" in the log.
         queued.ring()
-        try await log(job.id, [(now, "queued with priority \(priority)")])
+        try await log(job.id, [(now, Self.queuedLine(job))])
         return job
     }
+
+    /// The first line of a job's log.
+    static func queuedLine(_ job: MLJob) -> String { "queued with priority \(job.priority)" }
+
+    /// A job handed to this process's workers, if one waits.
+    func takeHanded() -> HandedJob? {
+        handoff.withLock { $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }
+    }
+
+    /// Counts a worker of this process as waiting for a job (`true`), or no longer waiting.
+    func setIdle(_ idle: Bool) {
+        handoff.withLock { $0.idle += idle ? 1 : -1 }
+    }
+
+    /// Workers of this process waiting for a job.
+    var idleWorkers: Int { handoff.withLock { $0.idle } }
+
+    /// The ids of the jobs handed to this process's workers and not taken yet.
+    private var handedIds: [String] { handoff.withLock { $0.jobs.map(\.job.id) } }
 
     /// Claims the next queued job for this worker, or `nil` when none waits.
     ///
@@ -199,9 +280,11 @@ public final class MLJobs: Sendable {
     ) async throws -> Made {
         let end = try ending(id, status: status, error: nil, metrics: metrics, progress: progress, result: nil)
         let made = try await database.transaction { sql in
+            // The job's row first: what `first` makes may still be in the making (a model's file), and this
+            // statement needs none of it.
+            try await end(sql)
             let made = try await first(sql)
             try await Self.insert(lines(made), of: id, into: sql)
-            try await end(sql)
             return made
         }
         changed.ring()
@@ -241,7 +324,7 @@ public final class MLJobs: Sendable {
         let cutoff = Timestamp.string(clock.now().addingTimeInterval(-staleAfter))
         var query = database.sql.select().column("id").from("ml_jobs").where("status", .equal, "running")
         if staleAfter > 0 { query = query.where("heartbeat_at", .lessThan, cutoff) }
-        let local = Set(running.withLock { $0.keys })
+        let local = Set(running.withLock { $0.keys }).union(handedIds)
         for row in try await query.all() {
             let id = try row.decode(column: "id", as: String.self)
             guard !local.contains(id) else { continue }

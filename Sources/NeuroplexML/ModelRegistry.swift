@@ -262,9 +262,21 @@ public struct ModelRegistry: Sendable {
         modelId: String, artifact: [UInt8], mediaType: String,
         make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
     ) -> PendingVersion {
+        pendingVersion(modelId: modelId, file: { (artifact, mediaType) }, make: make)
+    }
+
+    /// A model's next version whose file `file` makes (the model's serialisation) on another thread from now on:
+    /// the transaction that inserts it can begin meanwhile.
+    func pendingVersion(
+        modelId: String, file: @escaping @Sendable () async throws -> (bytes: [UInt8], mediaType: String),
+        make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
+    ) -> PendingVersion {
         PendingVersion(
-            modelId: modelId, bytes: Data(artifact), blobs: blobs,
-            artifact: .init(sha256: BlobStore.digest(artifact), mediaType: mediaType, sizeBytes: artifact.count),
+            modelId: modelId, blobs: blobs,
+            file: Task {
+                let (bytes, mediaType) = try await file()
+                return (Data(bytes), .init(sha256: BlobStore.digest(bytes), mediaType: mediaType, sizeBytes: bytes.count))
+            },
             createdAt: Timestamp.truncated(clock.now()), make: make)
     }
 
@@ -272,20 +284,21 @@ public struct ModelRegistry: Sendable {
     /// next one then.
     struct PendingVersion: Sendable {
         let modelId: String
-        let bytes: Data
         let blobs: BlobStore
-        let artifact: MLModelVersion.Artifact
+        /// The file's bytes and what the row says of them, being made.
+        let file: Task<(bytes: Data, artifact: MLModelVersion.Artifact), any Error>
         let createdAt: Date
         let make: @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
 
-        /// Stores the file and writes the version's row, numbered after the model's latest version. The file is
-        /// written and synced while the statements run; it is in place before this returns, and so before the
-        /// transaction commits.
+        /// Stores the file and writes the version's row, numbered after the model's latest version. The number is
+        /// read while the file may still be made; the file is then written and synced while the row's statement
+        /// runs. It is in place before this returns, and so before the transaction commits.
         func insert(into sql: any SQLDatabase) async throws -> MLModelVersion {
-            async let stored = blobs.put(bytes, digest: artifact.sha256)
             let latest = try await sql.select().column(SQLFunction("MAX", args: SQLIdentifier("version")), as: "latest")
                 .from("ml_model_versions").where("model_id", .equal, modelId).first()
                 .flatMap { try $0.decode(column: "latest", as: Int?.self) } ?? 0
+            let (bytes, artifact) = try await file.value
+            async let stored = BlobStore.diskThreads.run { [blobs] _ in try blobs.put(bytes, digest: artifact.sha256) }
             let version = make(latest + 1, artifact, createdAt)
             // The drift reference goes in a column of its own, in binary (see ReferenceProfile.encoded()).
             var document = version

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import NeuroplexCore
+import NeuroplexStorage
 import Synchronization
 
 /// Training and validation: turns a queued job into a model version, and measures a version on held-out rows.
@@ -56,7 +57,8 @@ public struct MLTraining: Sendable {
         var parameters: [String: JSONValue] = ["hyperparameters": .object(merged)]
         if let split { parameters["split"] = split }
         let job = try await jobs.enqueue(
-            type: "train", modelId: modelId, datasetId: datasetId, priority: priority, parameters: .object(parameters))
+            type: "train", modelId: modelId, datasetId: datasetId, priority: priority, parameters: .object(parameters),
+            payload: TrainingInputs(model: model, dataset: dataset))
         return job
     }
 
@@ -77,32 +79,56 @@ public struct MLTraining: Sendable {
         var rung = false
         while !Task.isCancelled {
             do {
+                if let handed = jobs.takeHanded() {
+                    await execute(handed.job, handed: handed)
+                    continue
+                }
                 let generation = jobs.queued.generation
                 if let job = try await jobs.claim(expected: rung) {
                     rung = false
                     await execute(job)
                 } else {
-                    // Woken at once by a job queued here; other nodes' jobs are found at the next poll.
+                    // Woken at once by a job queued (or handed) here; other nodes' jobs are found at the next poll.
+                    jobs.setIdle(true)
                     await jobs.queued.wait(after: generation, timeout: pollInterval)
+                    jobs.setIdle(false)
                     rung = jobs.queued.generation != generation
                     try Task.checkCancellation()
                 }
             } catch is CancellationError {
-                return
+                break
             } catch {
                 logger.error("the job worker failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+        // Jobs handed to this process and not started go back to the queue (in a task of its own: this one is
+        // cancelled).
+        await Task {
+            while let handed = jobs.takeHanded() {
+                do {
+                    try await jobs.log(handed.job.id, [(handed.job.createdAt, MLJobs.queuedLine(handed.job))])
+                    try await jobs.requeue(handed.job.id, reason: "the server is shutting down")
+                } catch {
+                    logger.error("could not re-queue a job", metadata: ["job.id": "\(handed.job.id)", "error": "\(error)"])
+                }
+            }
+        }.value
     }
 
     /// Runs one claimed job: the training in a child task, beside a heartbeat that writes its progress and stops
     /// it when the job's row says it was cancelled.
-    func execute(_ job: MLJob) async {
+    /// A job handed here by ``MLJobs/enqueue(type:modelId:datasetId:priority:parameters:payload:)`` has its
+    /// "queued" line written with the others, and may come with what its submitter read.
+    func execute(_ job: MLJob, handed: MLJobs.HandedJob? = nil) async {
         let state = JobState(clock: jobs.clock)
+        if handed != nil { state.append(MLJobs.queuedLine(job), at: job.createdAt) }
         state.append("started")
         let work = Task { () async throws -> JobOutcome in
-            if job.type == "train" { return .version(try await train(job, state: state)) }
+            if job.type == "train" {
+                let trained = try await train(job, state: state, read: handed?.payload as? TrainingInputs)
+                return .version(trained.pending, leftovers: trained.leftovers)
+            }
             guard let runner = runners.runner(job.type) else {
                 throw NeuroplexError(.internal, code: .internal, "no worker here runs jobs of type '\(job.type)'")
             }
@@ -158,7 +184,7 @@ public struct MLTraining: Sendable {
         }
         do {
             switch result {
-            case .success(.version(let pending)):
+            case .success(.version(let pending, _)):
                 // The version's row, the last lines and the outcome are one commit. Should it fail (the database
                 // refused the write), nothing of it is kept, and the job fails with the lines taken here.
                 let lines = state.takeLog()
@@ -168,7 +194,9 @@ public struct MLTraining: Sendable {
                     version = try await jobs.finish(
                         job.id, status: .succeeded, metrics: state.metrics.withLock { $0 }, progress: progress,
                         after: { try await pending.insert(into: $0) },
-                        lines: { lines + [(clock.now(), "succeeded: version \($0.version)")] })
+                        lines: {
+                            lines + [(clock.now(), "succeeded: version \($0.version) (model file: \($0.artifact.sizeBytes) bytes of \($0.artifact.mediaType))")]
+                        })
                 } catch {
                     return try await fail(error, after: lines)
                 }
@@ -217,9 +245,9 @@ public struct MLTraining: Sendable {
 
         init(clock: any WallClock) { self.clock = clock }
 
-        /// Buffers a log line, stamped now.
-        func append(_ message: String) {
-            let now = clock.now()
+        /// Buffers a log line, stamped now (or `at`).
+        func append(_ message: String, at time: Date? = nil) {
+            let now = time ?? clock.now()
             log.withLock { $0.append((now, message)) }
         }
 
@@ -236,8 +264,9 @@ public struct MLTraining: Sendable {
 
     /// What a job made.
     enum JobOutcome: Sendable {
-        /// A model version, whose row is written with the job's end.
-        case version(ModelRegistry.PendingVersion)
+        /// A model version, whose row is written with the job's end, and what made it (the model, the table), let
+        /// go once the job's end is written: freeing them took ~0.5 ms of a small job's path.
+        case version(ModelRegistry.PendingVersion, leftovers: any Sendable)
         case result(JSONValue, summary: String)
     }
 
@@ -252,9 +281,8 @@ public struct MLTraining: Sendable {
     }
 
     /// Reads the dataset and splits it. Classes are the label's distinct values, in ``classOrder(_:)``.
-    func prepare(dataset: Dataset, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) throws -> Prepared {
-        let url = try datasets.fileURL(of: dataset)
-        let table = try DataTable.read(url, format: dataset.format)
+    func prepare(dataset: Dataset, task: LearningTask, labelColumn: String?, split: SplitOptions, classes: [String]? = nil) async throws -> Prepared {
+        let table = try await datasets.table(of: dataset)
         var label: LabelEncoding?
         var classIndices: [Int]?
         if let labelColumn {
@@ -283,12 +311,26 @@ public struct MLTraining: Sendable {
         return names
     }
 
-    func train(_ job: MLJob, state: JobState) async throws -> ModelRegistry.PendingVersion {
+    /// The model and dataset of a training run, as its submitter read them.
+    struct TrainingInputs: Sendable {
+        var model: MLModel
+        var dataset: Dataset
+    }
+
+    /// Trains the job's model on its dataset, read again unless `read` has them.
+    func train(_ job: MLJob, state: JobState, read: TrainingInputs? = nil) async throws
+        -> (pending: ModelRegistry.PendingVersion, leftovers: any Sendable)
+    {
         let started = ContinuousClock.now
         guard let datasetId = job.datasetId else { throw NeuroplexError.invalid("datasetId", "the job names no dataset") }
-        async let modelRead = registry.get(id: job.modelId)
-        async let datasetRead = datasets.get(id: datasetId)
-        let (model, dataset) = try await (modelRead, datasetRead)
+        let model: MLModel, dataset: Dataset
+        if let read, read.model.id == job.modelId, read.dataset.id == datasetId {
+            (model, dataset) = (read.model, read.dataset)
+        } else {
+            async let modelRead = registry.get(id: job.modelId)
+            async let datasetRead = datasets.get(id: datasetId)
+            (model, dataset) = try await (modelRead, datasetRead)
+        }
         let learner = try Learners.learner(model.algorithm)
         let hyperparameters: [String: JSONValue] = {
             if case .object(let values)? = job.parameters["hyperparameters"] { return values }
@@ -297,7 +339,7 @@ public struct MLTraining: Sendable {
         let split = try job.parameters["split"].map(Self.decodeSplit) ?? SplitOptions()
         let labelColumn = model.label ?? dataset.label
         state.append("reading dataset \(datasetId) (\(dataset.rows) rows)")
-        let prepared = try prepare(dataset: dataset, task: model.task, labelColumn: labelColumn, split: split)
+        let prepared = try await prepare(dataset: dataset, task: model.task, labelColumn: labelColumn, split: split)
         try Task.checkCancellation()
         var exclude: Set<String> = []
         if let labelColumn { exclude.insert(labelColumn) }
@@ -343,9 +385,10 @@ public struct MLTraining: Sendable {
             validation: validationRows.isEmpty ? nil : (features: validationFeatures, labels: validationLabels),
             progress: progress)
         try Task.checkCancellation()
-        // The model file is written (XGBoost's UBJSON: 7.5–12 ms for digits' 1,000 trees) while the drift reference is
-        // made beside it: the fit is over, and its cores are free.
-        async let saved = trained.artifact()
+        // The model file is made (XGBoost's UBJSON: 7.5–12 ms for digits' 1,000 trees) and hashed on another
+        // thread, while the drift reference is made and the job's last commit begins: the fit is over, and its
+        // cores are free.
+        let file = Task { try trained.artifact() }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let metrics = state.metrics.withLock { $0 }
         let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]
@@ -359,9 +402,9 @@ public struct MLTraining: Sendable {
         let reference = try ReferenceProfile.make(
             prepared.table, rows: profileRows, preprocessing: fitted, predictions: predictions,
             classes: model.task == .classification ? label?.classes : nil)
-        let (bytes, mediaType) = try await saved
-        state.append("storing the model: \(bytes.count) bytes of \(mediaType)")
-        return registry.pendingVersion(modelId: model.id, artifact: bytes, mediaType: mediaType) { number, artifact, now in
+        state.append("storing the model")
+        let pending = registry.pendingVersion(modelId: model.id, file: { try await file.value }) {
+            number, artifact, now in
             MLModelVersion(
                 modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
                 hyperparameters: hyperparameters, preprocessing: fitted, label: label,
@@ -370,6 +413,7 @@ public struct MLTraining: Sendable {
                 metrics: metrics, validation: nil, artifact: artifact, trainingSeconds: seconds, jobId: jobId,
                 createdAt: now, reference: reference)
         }
+        return (pending, (trained, prepared.table, trainFeatures, validationFeatures))
     }
 
     // MARK: Import
@@ -445,7 +489,7 @@ public struct MLTraining: Sendable {
         let source = datasetId ?? version.datasetId
         guard let source else { throw NeuroplexError.invalid("datasetId", "name a dataset to validate on") }
         let split = version.split ?? SplitOptions()
-        let prepared = try prepare(
+        let prepared = try await prepare(
             dataset: try await datasets.get(id: source), task: version.task, labelColumn: version.label?.column,
             split: split, classes: version.label?.classes)
         var rows = datasetId == nil ? prepared.parts.test : Array(prepared.table.rows.indices)

@@ -159,6 +159,67 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         await bench.close(worker)
     }
 
+    @Test(arguments: TestEngines.all) func aJobForAnIdleWorkerStartsAsItIsAccepted(_ engine: Database.Engine) async throws {
+        let bench = try await TrainingBench(engine)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let worker = Task { await bench.training.runWorker(pollInterval: .seconds(60)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while bench.training.jobs.idleWorkers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let submitted = try await bench.training.submit(
+            modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 7)
+        #expect(submitted.status == .running && submitted.startedAt != nil)
+        #expect(try await bench.wait(submitted.id).status == .succeeded)
+        // Its log is whole: the "queued" line comes first, with the worker's.
+        let messages = try await bench.training.jobs.logs(id: submitted.id).map { $0.line.split(separator: " ", maxSplits: 1)[1] }
+        #expect(messages.first == "queued with priority 7" && messages.dropFirst().first == "started", "\(messages)")
+        #expect(messages.last?.hasPrefix("succeeded") == true)
+        await bench.close(worker)
+    }
+
+    @Test func anIdleWorkerDoesNotTakeANewJobAheadOfOneAlreadyQueued() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await bench.training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        // The worker polls rarely: it learns of the other queue's job only when this one rings.
+        let worker = Task { await bench.training.runWorker(pollInterval: .seconds(60)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while bench.training.jobs.idleWorkers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        // Queued through another process's queue on the same database (as another node, or one before a restart).
+        let other = MLJobs(database: bench.catalogue.database, events: MLEventBus(), logger: quietLogger)
+        let earlier = try await other.enqueue(
+            type: "train", modelId: model.id, datasetId: dataset.id, priority: 5, parameters: .object([:]))
+        let later = try await bench.training.submit(
+            modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
+        #expect(later.status == .queued && later.startedAt == nil)
+        let (a, b) = (try await bench.wait(earlier.id), try await bench.wait(later.id))
+        #expect(a.status == .succeeded && b.status == .succeeded)
+        #expect(a.startedAt! <= b.startedAt!)
+        await bench.close(worker)
+    }
+
+    @Test func aJobHandedToAWorkerThatStopsIsQueuedAgain() async throws {
+        let bench = try await TrainingBench(.sqlite)
+        // No worker runs; one is counted idle, so the job is handed to it (written running) and never taken.
+        bench.training.jobs.setIdle(true)
+        let (_, job) = try await bench.queuedJob()
+        #expect(job.status == .running)
+        // A worker that stops before it takes the job (its task cancelled before it starts).
+        let worker = Task {
+            _ = try? await Task.sleep(for: .seconds(60))
+            await bench.training.runWorker()
+        }
+        worker.cancel()
+        await worker.value
+        let requeued = try await bench.training.jobs.get(id: job.id)
+        #expect(requeued.status == .queued && requeued.startedAt == nil)
+        let messages = try await bench.training.jobs.logs(id: job.id).map { $0.line.split(separator: " ", maxSplits: 1)[1] }
+        #expect(messages == ["queued with priority 5", "re-queued: the server is shutting down"], "\(messages)")
+        await bench.close()
+    }
+
     @Test func theHigherPriorityJobRunsFirst() async throws {
         let bench = try await TrainingBench(.sqlite)
         let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset

@@ -181,10 +181,13 @@ struct ColumnProfile: Sendable {
     /// The column is the label (its cells are counted without a class or label value of their own).
     var isLabel = false
     /// While every present cell is a number (up to ``DatasetProfiler/exactDistinctLimit`` of them), the cells are
-    /// kept rather than counted: counting a small numeric file's cells one by one in a hash table, with their
-    /// label classes, was most of its profile, and sorting them once at the end gives the same counts. A cell of
-    /// another kind, or one more than the limit, replays them into the counter, which goes on from there.
+    /// kept rather than counted: counting a small numeric file's mostly distinct numbers one by one in a hash
+    /// table, with their label classes, was most of its profile, and counting them once at the end gives the same
+    /// counts. A cell of another kind, one more than the limit, or a sample of mostly repeated values replays them
+    /// into the counter, which goes on from there.
     private var kept: NumericCells? = NumericCells()
+    /// After this many kept cells, a column with at most half as many distinct values goes to the counter.
+    static let keptSample = 64
     private var missing = 0
     private var present = 0
     private var integers = 0
@@ -222,6 +225,9 @@ struct ColumnProfile: Sendable {
         if kept != nil {
             if (cell.kind == .integer || cell.kind == .number) && kept!.count < DatasetProfiler.exactDistinctLimit {
                 kept!.add(trimmed, value: cell.number, classIndex: classIndex, label: labelNumber)
+                // Few values, many repeats (codes, small counts): the counter finds a repeat without growing, and
+                // is then cheaper than keeping every cell.
+                if kept!.count == Self.keptSample, kept!.groups().count * 2 <= Self.keptSample { replayKept() }
             } else {
                 replayKept()
                 count(trimmed, classIndex: classIndex, labelNumber: labelNumber)

@@ -98,23 +98,33 @@ struct DatasetProfilerTests {
     @Test("a numeric column's distinct values, top values and label counts: by text, as a hash table counts them")
     func numericColumnsCountedByText() throws {
         var generator = SystemRandomNumberGenerator()
-        var counts: [String: Int] = [:]
+        // `few` repeats at most 32 texts (counted as they come, after the kept sample); `many` is mostly distinct
+        // (kept, counted at the end).
+        var counts: [String: [String: Int]] = ["few": [:], "many": [:]]
         var labels: [String: Int] = [:]
-        var text = "n,label\n"
+        var text = "few,many,label\n"
         for _ in 0..<2500 {
-            // Equal numbers written differently ("7", "7.0", "07") are different values, as their text differs.
-            let number = Int.random(in: 0..<60, using: &generator) % Int.random(in: 1...60, using: &generator)
-            let cell = ["\(number)", "\(number).0", "0\(number)", "-\(number)"][Int.random(in: 0..<4, using: &generator) % 3 == 0 ? Int.random(in: 0..<4, using: &generator) : 0]
+            var cells: [String] = []
+            for (name, range) in [("few", 8), ("many", 20_000)] {
+                // Equal numbers written differently ("7", "7.0", "07") are different values, as their text differs.
+                let number = Int.random(in: 0..<range, using: &generator) % Int.random(in: 1...range, using: &generator)
+                let spelling = Int.random(in: 0..<4, using: &generator) % 3 == 0 ? Int.random(in: 0..<4, using: &generator) : 0
+                let cell = ["\(number)", "\(number).0", "0\(number)", "-\(number)"][spelling]
+                counts[name]![cell, default: 0] += 1
+                cells.append(" \(cell) ")
+            }
             let label = "\(Int.random(in: 0..<3, using: &generator))"
-            counts[cell, default: 0] += 1
             labels[label, default: 0] += 1
-            text += " \(cell) ,\(label)\n"
+            text += cells.joined(separator: ",") + ",\(label)\n"
         }
         let statistics = try profile(text, label: "label").statistics()
-        let column = try #require(statistics.columns.first { $0.name == "n" })
-        #expect(column.type == .numeric && column.distinct == counts.count && column.distinctExact)
-        let expected = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)
-        #expect(column.top.map(\.value) == expected.map(\.key) && column.top.map(\.count) == expected.map(\.value))
+        for name in ["few", "many"] {
+            let column = try #require(statistics.columns.first { $0.name == name })
+            let counted = counts[name]!
+            #expect(column.type == .numeric && column.distinct == counted.count && column.distinctExact, "\(name)")
+            let expected = counted.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)
+            #expect(column.top.map(\.value) == expected.map(\.key) && column.top.map(\.count) == expected.map(\.value), "\(name)")
+        }
         #expect(statistics.labelDistribution == labels)
     }
 
@@ -124,9 +134,10 @@ struct DatasetProfilerTests {
         // The same cells with their labels, in two orders: words last (the column is numbers until then), and
         // words first. Both must count every cell and relate it to the label alike.
         var rows: [(cell: String, label: Int)] = []
-        for row in 0..<600 {
+        // Fewer numbers than the kept sample (``ColumnProfile/keptSample``): they are kept until the words come.
+        for row in 0..<70 {
             let label = Int.random(in: 0..<3, using: &generator)
-            rows.append((row >= 590 ? ["x", "y"][label % 2] : "\(label * 10 + Int.random(in: 0..<3, using: &generator))", label))
+            rows.append((row >= 60 ? ["x", "y"][label % 2] : "\(label * 10 + Int.random(in: 0..<3, using: &generator))", label))
         }
         // Labels as numbers (η of the label by value) and as words (Cramér's V of the value × class table).
         for (prefix, method) in [("", CorrelationMethod.correlationRatio), ("class-", .cramersV)] {
@@ -135,7 +146,7 @@ struct DatasetProfilerTests {
                 return try #require(try profile(text, label: "label").statistics().columns.first)
             }
             let wordsLast = try statistics(rows)
-            var wordsFirst = try statistics(Array(rows[590...] + rows[..<590]))
+            var wordsFirst = try statistics(Array(rows[60...] + rows[..<60]))
             #expect(wordsLast.type == .categorical && wordsLast.labelCorrelationMethod == method)
             #expect(wordsLast.distinct == Set(rows.map(\.cell)).count)
             #expect(abs((wordsFirst.labelCorrelation ?? 0) - (wordsLast.labelCorrelation ?? 1)) < 1e-12)

@@ -51,6 +51,22 @@ struct TrainingBench {
         return (model, job)
     }
 
+    /// A dataset of 300 rows and an XGBoost model of five trees to train on it.
+    func smallModel() async throws -> (Dataset, MLModel) {
+        let dataset = try await catalogue.upload(trafficCSV(rows: 300)).dataset
+        let model = try await training.registry.create(
+            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        return (dataset, model)
+    }
+
+    /// A worker, once it waits for a job.
+    func idleWorker(pollInterval: Duration) async throws -> Task<Void, Never> {
+        let worker = Task { await training.runWorker(pollInterval: pollInterval) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while training.jobs.idleWorkers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        return worker
+    }
+
     func waitUntilRunning(_ id: String) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, try await training.jobs.get(id: id).status == .queued {
@@ -161,12 +177,8 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
 
     @Test(arguments: TestEngines.all) func aJobForAnIdleWorkerStartsAsItIsAccepted(_ engine: Database.Engine) async throws {
         let bench = try await TrainingBench(engine)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
-        let worker = Task { await bench.training.runWorker(pollInterval: .seconds(60)) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while bench.training.jobs.idleWorkers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let (dataset, model) = try await bench.smallModel()
+        let worker = try await bench.idleWorker(pollInterval: .seconds(60))
         let submitted = try await bench.training.submit(
             modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 7)
         #expect(submitted.status == .running && submitted.startedAt != nil)
@@ -180,13 +192,9 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
 
     @Test func anIdleWorkerDoesNotTakeANewJobAheadOfOneAlreadyQueued() async throws {
         let bench = try await TrainingBench(.sqlite)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let (dataset, model) = try await bench.smallModel()
         // The worker polls rarely: it learns of the other queue's job only when this one rings.
-        let worker = Task { await bench.training.runWorker(pollInterval: .seconds(60)) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while bench.training.jobs.idleWorkers == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let worker = try await bench.idleWorker(pollInterval: .seconds(60))
         // Queued through another process's queue on the same database (as another node, or one before a restart).
         let other = MLJobs(database: bench.catalogue.database, events: MLEventBus(), logger: quietLogger)
         let earlier = try await other.enqueue(
@@ -222,9 +230,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
 
     @Test func theHigherPriorityJobRunsFirst() async throws {
         let bench = try await TrainingBench(.sqlite)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let (dataset, model) = try await bench.smallModel()
         let low = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 1)
         let high = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 9)
         let worker = Task { await bench.training.runWorker(pollInterval: .milliseconds(20)) }
@@ -236,9 +242,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
 
     @Test func raisingAQueuedJobsPriorityRunsItFirst() async throws {
         let bench = try await TrainingBench(.sqlite)
-        let dataset = try await bench.catalogue.upload(trafficCSV(rows: 300)).dataset
-        let model = try await bench.training.registry.create(
-            MLModelDraft(name: "m", task: .classification, algorithm: "xgboost", hyperparameters: ["n_estimators": 5]))
+        let (dataset, model) = try await bench.smallModel()
         let first = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
         let second = try await bench.training.submit(modelId: model.id, datasetId: dataset.id, hyperparameters: nil, split: nil, priority: 5)
         #expect(try await bench.training.jobs.setPriority(id: second.id, 50).priority == 50)

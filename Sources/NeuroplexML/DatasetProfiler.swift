@@ -139,7 +139,6 @@ public struct DatasetProfiler: Sendable {
         }
         header = names
         columns = Array(repeating: ColumnProfile(), count: names.count)
-        if let labelIndex { columns[labelIndex].isLabel = true }
     }
 
     private mutating func classIndex(of value: UnsafeBufferPointer<UInt8>) -> Int? {
@@ -178,8 +177,6 @@ extension NeuroplexError.Code {
 
 /// What is accumulated for one column.
 struct ColumnProfile: Sendable {
-    /// The column is the label (its cells are counted without a class or label value of their own).
-    var isLabel = false
     /// While every present cell is a number (up to ``DatasetProfiler/exactDistinctLimit`` of them), the cells are
     /// kept rather than counted: counting a small numeric file's mostly distinct numbers one by one in a hash
     /// table, with their label classes, was most of its profile, and counting them once at the end gives the same

@@ -70,9 +70,10 @@ public enum OrphanedJobPolicy: String, Sendable {
 }
 
 /// The durable job queue in the `ml_jobs` table: jobs wait `queued` (highest priority first, then oldest), a
-/// worker claims one atomically (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the claim runs in a
-/// `BEGIN IMMEDIATE` transaction, which takes the write lock first), runs it, and records the outcome. The row is
-/// the truth: cancelling a running job marks the row, and the worker running it notices within its heartbeat.
+/// worker claims one atomically (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite one `UPDATE … RETURNING`
+/// statement), runs it, and records the outcome; a job submitted while a worker of this process is idle and none
+/// waits is handed to it instead (see ``enqueue(type:modelId:datasetId:priority:parameters:payload:)``). The row
+/// is the truth: cancelling a running job marks the row, and the worker running it notices within its heartbeat.
 public final class MLJobs: Sendable {
     let database: Database
     let clock: any WallClock

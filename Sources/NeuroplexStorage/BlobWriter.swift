@@ -97,7 +97,7 @@ public final class BlobWriter: Sendable {
     public func sync() throws {
         try state.withLock { state in
             guard !state.finished, !state.synced else { return }
-            guard state.synced || fsync(state.descriptor) == 0 else { throw Self.writeError() }
+            guard fsync(state.descriptor) == 0 else { throw Self.writeError() }
             state.synced = true
         }
     }
@@ -126,7 +126,7 @@ public final class BlobWriter: Sendable {
                 close(state.descriptor)
                 state.descriptor = -1
             }
-            guard fsync(state.descriptor) == 0 else {
+            guard state.synced || fsync(state.descriptor) == 0 else {
                 try? FileManager.default.removeItem(at: temporary)
                 throw Self.writeError()
             }

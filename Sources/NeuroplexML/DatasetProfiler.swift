@@ -16,6 +16,12 @@ public import NeuroplexCore
 /// let statistics = profiler.statistics()
 /// ```
 ///
+/// Rows are checked as they come (field count, UTF-8, the label's class) and gathered into a batch; the columns'
+/// statistics are computed a batch at a time, column by column. An uploader that awaits ``profileBatch()`` after
+/// each chunk (and ``finish()`` at the end) has each batch's columns profiled in two groups at once: the second group on
+/// another task while this one goes on reading; otherwise a full batch is profiled where ``add(_:)`` is called,
+/// and the last one when the statistics are asked for.
+///
 /// Bounds: distinct values are counted exactly up to ``exactDistinctLimit`` a column (then estimated, and `top`
 /// is the most frequent of the values counted — for a column of numbers, counting stops at the limit, so its `top`
 /// comes from the rows read until then); label classes are tracked up to ``maximumClasses`` (beyond, no
@@ -25,6 +31,8 @@ public struct DatasetProfiler: Sendable {
     public static let exactDistinctLimit = 10_000
     public static let maximumClasses = 100
     public static let maximumContingencyValues = 1000
+    /// The bytes of fields a batch gathers before ``profileBatch()`` takes it.
+    static let batchBytes = 256 * 1024
 
     /// The label column's name, if the dataset has one.
     public let label: String?
@@ -33,7 +41,13 @@ public struct DatasetProfiler: Sendable {
     /// Data rows read so far.
     public private(set) var rows = 0
     private var labelIndex: Int?
-    private var columns: [ColumnProfile] = []
+    /// The columns, in two groups (the first ``firstGroupColumns`` columns, and the rest) that can be profiled at
+    /// the same time; the second is away on a task while ``profiling`` holds it.
+    private var first = ColumnGroup(start: 0, columns: [])
+    private var second: ColumnGroup? = ColumnGroup(start: 0, columns: [])
+    private var profiling: Task<ColumnGroup, Never>?
+    /// Rows checked but not profiled yet.
+    private var batch = RowBatch(width: 0)
     /// The label's classes (its values, untrimmed), numbered as first seen.
     private var classes = ValueIndex()
     private var classesOverflowed = false
@@ -57,48 +71,94 @@ public struct DatasetProfiler: Sendable {
                 line: record.line, column: header.count + 1,
                 "the row has \(record.count) fields but the header has \(header.count)")
         }
-        rows += 1
         let line = record.line
         // Most files are ASCII: then no field needs its UTF-8 checked.
         let ascii = record.isASCII
-        try record.withUnsafeFields { fields in
-            var classIndex: Int?
-            var labelNumber: Double?
-            var labelCell = Cell(kind: .missing)
-            if let labelIndex {
-                let raw = fields[labelIndex]
-                labelCell = Cell(trimmed: Cell.trimmed(raw))
-                if labelCell.kind != .missing {
-                    if labelCell.kind != .other && labelCell.kind != .datetime { labelNumber = labelCell.number }
-                    if !ascii { try Self.validateUTF8(raw, line: line, column: labelIndex) }
-                    classIndex = self.classIndex(of: raw)
-                }
-            }
+        let (classIndex, labelNumber) = try record.withUnsafeFields { fields -> (Int?, Double?) in
             if !ascii {
                 for index in 0..<fields.count { try Self.validateUTF8(fields[index], line: line, column: index) }
             }
-            let labelIndex = self.labelIndex
-            // One exclusive access to the columns for the row, rather than one (with its uniqueness check) a cell.
-            columns.withUnsafeMutableBufferPointer { columns in
-                for index in 0..<fields.count {
-                    let trimmed = Cell.trimmed(fields[index])
-                    let isLabel = index == labelIndex
-                    columns[index].add(
-                        trimmed, isLabel ? labelCell : Cell(trimmed: trimmed), classIndex: isLabel ? nil : classIndex,
-                        labelNumber: isLabel ? nil : labelNumber)
-                }
-            }
+            guard let labelIndex else { return (nil, nil) }
+            let raw = fields[labelIndex]
+            let labelCell = Cell(trimmed: Cell.trimmed(raw))
+            guard labelCell.kind != .missing else { return (nil, nil) }
+            let number = labelCell.kind != .other && labelCell.kind != .datetime ? labelCell.number : nil
+            return (self.classIndex(of: raw), number)
         }
+        rows += 1
+        batch.append(record, classIndex: classIndex, labelNumber: labelNumber)
+        // Nobody takes batches (see `profileBatch()`): profiled here, so that memory stays bounded.
+        if batch.byteCount >= 4 * Self.batchBytes { profileHere() }
+    }
+
+    /// Whether a batch is ready for ``profileBatch()``.
+    public var batchIsFull: Bool { batch.byteCount >= Self.batchBytes }
+
+    /// Profiles the rows gathered so far: the first group of columns on this task, the second on another one,
+    /// which may still be at work when this returns (the next call, or the statistics, wait for it).
+    public mutating func profileBatch() async {
+        guard batch.rows > 0 else { return await settle() }
+        let rows = batch
+        batch = RowBatch(width: rows.width)
+        let labelIndex = labelIndex
+        if second == nil, let profiling { second = await profiling.value }
+        self.profiling = nil
+        if let away = second.take(), !away.columns.isEmpty {
+            let box = ColumnGroup.Box(away)
+            profiling = Task {
+                box.group!.add(rows, labelIndex: labelIndex)
+                return box.take()
+            }
+        } else {
+            second = ColumnGroup(start: first.end, columns: [])
+        }
+        first.add(rows, labelIndex: labelIndex)
+    }
+
+    /// Profiles the rows not profiled yet and waits for the second group to come back: after the last record,
+    /// before the statistics, when ``profileBatch()`` was used.
+    public mutating func finish() async {
+        await profileBatch()
+        await settle()
+    }
+
+    private mutating func settle() async {
+        if second == nil, let profiling { second = await profiling.value }
+        profiling = nil
+    }
+
+    /// Profiles the gathered rows on this thread.
+    private mutating func profileHere() {
+        precondition(second != nil, "profileBatch() is awaited before the profiler is used without it")
+        guard batch.rows > 0 else { return }
+        first.add(batch, labelIndex: labelIndex)
+        second!.add(batch, labelIndex: labelIndex)
+        batch.removeAll()
+    }
+
+    /// The profiler with every gathered row profiled.
+    private var finished: DatasetProfiler {
+        if batch.rows == 0 { return self }
+        var copy = self
+        copy.profileHere()
+        return copy
+    }
+
+    /// Every column's profile, in order.
+    private var columns: [ColumnProfile] {
+        guard let second else { preconditionFailure("the statistics are asked for before finish() returned") }
+        return first.columns + second.columns
     }
 
     /// The columns with their inferred types (after the last record).
     public func schema() -> [DatasetColumn] {
-        zip(header ?? [], columns).map { DatasetColumn(name: $0, type: $1.type) }
+        zip(header ?? [], finished.columns).map { DatasetColumn(name: $0, type: $1.type) }
     }
 
     /// The statistics of everything read (after the last record).
     public func statistics() -> DatasetStatistics {
         let names = header ?? []
+        let columns = finished.columns
         let labelType = labelIndex.map { columns[$0].type }
         var result: [ColumnStatistics] = []
         for (index, column) in columns.enumerated() {
@@ -138,8 +198,14 @@ public struct DatasetProfiler: Sendable {
             labelIndex = index
         }
         header = names
-        columns = Array(repeating: ColumnProfile(), count: names.count)
+        let split = Self.firstGroupColumns(names.count)
+        first = ColumnGroup(start: 0, columns: Array(repeating: ColumnProfile(), count: split))
+        second = ColumnGroup(start: split, columns: Array(repeating: ColumnProfile(), count: names.count - split))
+        batch = RowBatch(width: names.count)
     }
+
+    /// The columns profiled on the reading task: fewer than half, as that task also parses the file.
+    static func firstGroupColumns(_ count: Int) -> Int { count * 2 / 5 }
 
     private mutating func classIndex(of value: UnsafeBufferPointer<UInt8>) -> Int? {
         let hash = DistinctEstimator.hash(value)
@@ -163,6 +229,91 @@ public struct DatasetProfiler: Sendable {
             throw DatasetFormatError(line: line, column: column + 1, "the field is not valid UTF-8")
         }
         return text
+    }
+}
+
+/// Checked rows waiting to be profiled: their fields' bytes one after the other, and for each row its label's
+/// class and number (as every column's correlation with the label needs them).
+struct RowBatch: Sendable {
+    /// Fields a row.
+    let width: Int
+    private(set) var bytes: [UInt8] = []
+    /// Where each field ends in ``bytes``, after a leading 0: field `j` of row `r` is `ends[r·width + j] ..<
+    /// ends[r·width + j + 1]`.
+    private(set) var ends: [Int] = [0]
+    private(set) var classIndexes: [Int?] = []
+    private(set) var labelNumbers: [Double?] = []
+
+    init(width: Int) {
+        self.width = width
+        bytes.reserveCapacity(DatasetProfiler.batchBytes + 4096)
+    }
+
+    var rows: Int { classIndexes.count }
+    var byteCount: Int { bytes.count }
+
+    mutating func append(_ record: Record, classIndex: Int?, labelNumber: Double?) {
+        let base = bytes.count
+        record.withUnsafeFields { fields in
+            bytes.append(contentsOf: fields.bytes)
+            for end in fields.ends { ends.append(base + end) }
+        }
+        classIndexes.append(classIndex)
+        labelNumbers.append(labelNumber)
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        ends.append(0)
+        classIndexes.removeAll(keepingCapacity: true)
+        labelNumbers.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A run of consecutive columns' profiles, fed a batch at a time.
+struct ColumnGroup: Sendable {
+    /// The index of the first column.
+    let start: Int
+    var columns: [ColumnProfile]
+
+    var end: Int { start + columns.count }
+
+    /// Adds every row of `batch`, a column at a time.
+    mutating func add(_ batch: RowBatch, labelIndex: Int?) {
+        let width = batch.width, rows = batch.rows
+        let start = start
+        batch.bytes.withUnsafeBufferPointer { bytes in
+            batch.ends.withUnsafeBufferPointer { ends in
+                batch.classIndexes.withUnsafeBufferPointer { classes in
+                    batch.labelNumbers.withUnsafeBufferPointer { labels in
+                        columns.withUnsafeMutableBufferPointer { columns in
+                            for offset in 0..<columns.count {
+                                let index = start + offset
+                                let isLabel = index == labelIndex
+                                for row in 0..<rows {
+                                    let at = row * width + index
+                                    let trimmed = Cell.trimmed(UnsafeBufferPointer(rebasing: bytes[ends[at]..<ends[at + 1]]))
+                                    columns[offset].add(
+                                        trimmed, Cell(trimmed: trimmed), classIndex: isLabel ? nil : classes[row],
+                                        labelNumber: isLabel ? nil : labels[row])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A group on its way to another task and back: moved, not copied (a copy would make the columns' storage
+    /// shared, and their next change copy it all).
+    final class Box: @unchecked Sendable {
+        var group: ColumnGroup?
+
+        init(_ group: ColumnGroup) { self.group = group }
+
+        func take() -> ColumnGroup { group.take()! }
     }
 }
 

@@ -117,6 +117,8 @@ public struct Datasets: Sendable {
                     try chunk.withUnsafeBufferPointer { buffer in
                         try parser.consume(buffer) { try profiler.add(&$0) }
                     }
+                    // A batch's columns in two groups, one on another task while this one reads on.
+                    if profiler.batchIsFull { await profiler.profileBatch() }
                 } catch {
                     try? await written
                     throw error
@@ -124,6 +126,7 @@ public struct Datasets: Sendable {
                 try await written
             }
             try parser.finish { try profiler.add(&$0) }
+            await profiler.finish()
         } catch let error as DatasetFormatError {
             throw Self.problem(error, header: profiler.header)
         }

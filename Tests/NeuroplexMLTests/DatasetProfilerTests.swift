@@ -155,6 +155,40 @@ struct DatasetProfilerTests {
         }
     }
 
+    @Test("profiled a batch at a time in two groups at once, as an upload is, the statistics are the same")
+    func batchesInTwoGroups() async throws {
+        var generator = SystemRandomNumberGenerator()
+        // About 1.5 MB: several batches, with numbers, integers, categories, free text, missing cells and a label.
+        var text = "x,n,kind,note,y,label\n"
+        for row in 0..<30_000 {
+            let x = Double.random(in: -1000...1000, using: &generator)
+            let kind = ["alpha", "beta", "gamma", "delta"][Int.random(in: 0..<4, using: &generator)]
+            let y = row % 13 == 0 ? "" : String(format: "%.3f", Double.random(in: 0..<1, using: &generator))
+            text += "\(x),\(row % 977),\(kind),\"note \(row), seen\",\(y),\(["a", "b", "c"][row % 3])\n"
+        }
+        let bytes = Array(text.utf8)
+        let expected = try profile(bytes, label: "label")
+        var profiler = DatasetProfiler(label: "label")
+        var parser = CSVParser()
+        var batches = 0
+        for start in stride(from: 0, to: bytes.count, by: 65_536) {
+            try bytes[start..<min(start + 65_536, bytes.count)].withUnsafeBufferPointer { chunk in
+                try parser.consume(chunk) { try profiler.add(&$0) }
+            }
+            if profiler.batchIsFull {
+                await profiler.profileBatch()
+                batches += 1
+            }
+        }
+        try parser.finish { try profiler.add(&$0) }
+        await profiler.finish()
+        #expect(batches >= 4)
+        #expect(profiler.rows == 30_000)
+        #expect(profiler.schema() == expected.schema())
+        #expect(profiler.statistics() == expected.statistics())
+        #expect(profiler.statistics().columns.map(\.missing) == [0, 0, 0, 0, 2308, 0])
+    }
+
     @Test("Cramér's V from the value × class table, classes first seen late and in any order")
     func cramersVWithManyClasses() throws {
         // Six classes, the later ones first met after many values were counted (the table grows wider as they
@@ -237,6 +271,20 @@ struct SketchTests {
             let expected = values.sorted()
             QuantileSketch.radixSort(&values)
             #expect(values == expected, "\(size) values")
+        }
+        // Keys whose high halves are equal in runs: timestamps a fraction of a second apart (one long run, sorted
+        // on the low half by radix), and values that come in near pairs and small clusters (short runs, by insertion).
+        for make in [
+            { (g: inout SystemRandomNumberGenerator) in 1_700_000_000 + Double.random(in: 0..<500, using: &g) },
+            { (g: inout SystemRandomNumberGenerator) in
+                let base = Double(Int.random(in: -200...200, using: &g)) / 7
+                return base + Double(Int.random(in: 0..<40, using: &g)) * base.ulp
+            },
+        ] {
+            var values = (0..<8192).map { _ in make(&generator) }
+            let expected = values.sorted()
+            QuantileSketch.radixSort(&values)
+            #expect(values == expected)
         }
         // Whole numbers and halves of both signs: most digits are the same in every key, and those passes skipped.
         var signs: [Double] = [1, -1, 2, -2, 0.5, -0.5]

@@ -266,10 +266,10 @@ public struct ModelRegistry: Sendable {
     }
 
     /// A model's next version whose file `file` makes (the model's serialisation) on another thread from now on:
-    /// the transaction that inserts it can begin meanwhile.
+    /// the transaction that inserts it can begin meanwhile; `make` may also wait for work still under way.
     func pendingVersion(
         modelId: String, file: @escaping @Sendable () async throws -> (bytes: [UInt8], mediaType: String),
-        make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
+        make: @escaping @Sendable (Int, MLModelVersion.Artifact, Date) async throws -> MLModelVersion
     ) -> PendingVersion {
         PendingVersion(
             modelId: modelId, blobs: blobs,
@@ -288,7 +288,7 @@ public struct ModelRegistry: Sendable {
         /// The file's bytes and what the row says of them, being made.
         let file: Task<(bytes: Data, artifact: MLModelVersion.Artifact), any Error>
         let createdAt: Date
-        let make: @Sendable (Int, MLModelVersion.Artifact, Date) -> MLModelVersion
+        let make: @Sendable (Int, MLModelVersion.Artifact, Date) async throws -> MLModelVersion
 
         /// Stores the file and writes the version's row, numbered after the model's latest version. The number is
         /// read while the file may still be made; the file is then written and synced while the row's statement
@@ -299,7 +299,7 @@ public struct ModelRegistry: Sendable {
                 .flatMap { try $0.decode(column: "latest", as: Int?.self) } ?? 0
             let (bytes, artifact) = try await file.value
             async let stored = BlobStore.diskThreads.run { [blobs] _ in try blobs.put(bytes, digest: artifact.sha256) }
-            let version = make(latest + 1, artifact, createdAt)
+            let version = try await make(latest + 1, artifact, createdAt)
             // The drift reference goes in a column of its own, in binary (see ReferenceProfile.encoded()).
             var document = version
             document.reference = nil

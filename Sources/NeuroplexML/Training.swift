@@ -385,27 +385,31 @@ public struct MLTraining: Sendable {
             validation: validationRows.isEmpty ? nil : (features: validationFeatures, labels: validationLabels),
             progress: progress)
         try Task.checkCancellation()
-        // The model file is made (XGBoost's UBJSON: 7.5–12 ms for digits' 1,000 trees) and hashed on another
-        // thread, while the drift reference is made and the job's last commit begins: the fit is over, and its
-        // cores are free.
+        // The model file is made (XGBoost's UBJSON: 7.5–12 ms for digits' 1,000 trees) and hashed, and the drift
+        // reference made, each on a thread of the pool, while the job's last commit begins: the fit is over, and
+        // its cores are free. Only the version's row waits for them.
         let file = Task { try trained.artifact() }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         let metrics = state.metrics.withLock { $0 }
         let rowCounts = ["train": trainRows.count, "validation": validationRows.count, "test": prepared.parts.test.count]
         let label = prepared.label
         // The training distribution, from at most 20,000 evenly spaced training rows, for drift checks.
-        let step = max(1, trainRows.count / 20_000)
-        let profileRows = stride(from: 0, to: trainRows.count, by: step).map { trainRows[$0] }
-        let kept = step == 1 ? trained.trainingPredictions : nil
-        let predictions = try kept?.count == trainRows.count
-            ? kept! : trained.predict(try fitted.transform(prepared.table, rows: profileRows))
-        let reference = try ReferenceProfile.make(
-            prepared.table, rows: profileRows, preprocessing: fitted, predictions: predictions,
-            classes: model.task == .classification ? label?.classes : nil)
+        let table = prepared.table
+        let classes = model.task == .classification ? label?.classes : nil
+        let reference = Task {
+            let step = max(1, trainRows.count / 20_000)
+            let profileRows = stride(from: 0, to: trainRows.count, by: step).map { trainRows[$0] }
+            let kept = step == 1 ? trained.trainingPredictions : nil
+            let predictions = try kept?.count == trainRows.count
+                ? kept! : trained.predict(try fitted.transform(table, rows: profileRows))
+            return try ReferenceProfile.make(
+                table, rows: profileRows, preprocessing: fitted, predictions: predictions, classes: classes)
+        }
         state.append("storing the model")
         let pending = registry.pendingVersion(modelId: model.id, file: { try await file.value }) {
             number, artifact, now in
-            MLModelVersion(
+            let reference = try await reference.value
+            return MLModelVersion(
                 modelId: model.id, version: number, algorithm: model.algorithm, task: model.task,
                 hyperparameters: hyperparameters, preprocessing: fitted, label: label,
                 features: fitted.featureNames, datasetId: datasetId, datasetSha256: dataset.sha256, split: split,

@@ -101,16 +101,16 @@ public struct DatasetProfiler: Sendable {
         let rows = batch
         batch = RowBatch(width: rows.width)
         let labelIndex = labelIndex
-        if second == nil, let profiling { second = await profiling.value }
-        self.profiling = nil
-        if let away = second.take(), !away.columns.isEmpty {
+        await settle()
+        guard let away = second.take() else { preconditionFailure("the second group is neither here nor away") }
+        if away.columns.isEmpty {
+            second = away
+        } else {
             let box = ColumnGroup.Box(away)
             profiling = Task {
                 box.group!.add(rows, labelIndex: labelIndex)
                 return box.take()
             }
-        } else {
-            second = ColumnGroup(start: first.end, columns: [])
         }
         first.add(rows, labelIndex: labelIndex)
     }

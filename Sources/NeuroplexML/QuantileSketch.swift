@@ -83,7 +83,7 @@ struct QuantileSketch: Sendable {
             }
         }
         var sorted = keys
-        radixSort(&sorted, spare: keys == sorted ? keys + count : keys, count: count, bytes: 4..<8)
+        radixSort(&sorted, spare: keys + count, count: count, bytes: 4..<8)
         // Runs of equal high halves, in their original order: sorted on the low half.
         let spare = sorted == keys ? keys + count : keys
         var start = 0

@@ -262,18 +262,20 @@ public final class MLJobs: Sendable {
     ) async throws {
         let end = try ending(id, status: status, error: error, metrics: metrics, progress: progress, result: result)
         if lines.isEmpty {
-            try await end(database.sql)
+            _ = try await end(database.sql)
         } else {
             try await database.transaction { sql in
                 try await Self.insert(lines, of: id, into: sql)
-                try await end(sql)
+                _ = try await end(sql)
             }
         }
         changed.ring()
     }
 
     /// Ends a running job in the commit that writes what it made (`first`, such as a model version's row), with
-    /// the last lines of its log, which may name what was made. Nothing is written when `first` throws.
+    /// the last lines of its log, which may name what was made. Nothing is written when `first` throws, nor when
+    /// the job is no longer running (cancelled in the instant before its worker could be told): then
+    /// ``JobNotRunning`` is thrown.
     func finish<Made: Sendable>(
         _ id: String, status: MLJob.Status, metrics: [String: Double]?, progress: MLJob.Progress?,
         after first: @escaping @Sendable (any SQLDatabase) async throws -> Made,
@@ -283,7 +285,7 @@ public final class MLJobs: Sendable {
         let made = try await database.transaction { sql in
             // The job's row first: what `first` makes may still be in the making (a model's file), and this
             // statement needs none of it.
-            try await end(sql)
+            guard try await end(sql) else { throw JobNotRunning(id: id) }
             let made = try await first(sql)
             try await Self.insert(lines(made), of: id, into: sql)
             return made
@@ -292,11 +294,11 @@ public final class MLJobs: Sendable {
         return made
     }
 
-    /// The statement that ends a running job.
+    /// The statement that ends a running job; it tells whether the job was still running.
     private func ending(
         _ id: String, status: MLJob.Status, error: String?, metrics: [String: Double]?, progress: MLJob.Progress?,
         result: JSONValue?
-    ) throws -> @Sendable (any SQLDatabase) async throws -> Void {
+    ) throws -> @Sendable (any SQLDatabase) async throws -> Bool {
         let metricsJSON = try metrics.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let finishedAt = Timestamp.string(clock.now())
         return { sql in
@@ -308,8 +310,15 @@ public final class MLJobs: Sendable {
                     .set("progress_unit", to: progress.unit)
             }
             if let metricsJSON { update = update.set("metrics", to: metricsJSON) }
-            try await update.where("id", .equal, id).where("status", .equal, "running").run()
+            return try await update.where("id", .equal, id).where("status", .equal, "running").returning("id").first()
+                != nil
         }
+    }
+
+    /// A job's outcome came after the job had stopped running (it was cancelled): nothing of it was written.
+    struct JobNotRunning: Error, CustomStringConvertible {
+        var id: String
+        var description: String { "job '\(id)' is no longer running" }
     }
 
     /// Puts a running job back in the queue (graceful shutdown).

@@ -197,6 +197,11 @@ public struct MLTraining: Sendable {
                         lines: {
                             lines + [(clock.now(), "succeeded: version \($0.version) (model file: \($0.artifact.sizeBytes) bytes of \($0.artifact.mediaType))")]
                         })
+                } catch is MLJobs.JobNotRunning {
+                    // Cancelled before its worker could be told: the version is not kept, the log says why.
+                    try await jobs.log(
+                        job.id, lines + state.takeLog(then: "stopped after cancellation; the model it made was not kept"))
+                    return
                 } catch {
                     return try await fail(error, after: lines)
                 }

@@ -361,6 +361,34 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         await bench.close()
     }
 
+    @Test(arguments: TestEngines.all)
+    func aJobCancelledBeforeItsWorkerKnowsKeepsNothingItMade(_ engine: Database.Engine) async throws {
+        let bench = try await TrainingBench(engine)
+        let (model, job) = try await bench.queuedJob()
+        _ = try #require(try await bench.training.jobs.claim())
+        // Cancelled while no worker has it registered (as between a claim and the worker's start): the row says
+        // cancelled, and nobody stops the work.
+        _ = try await bench.training.jobs.cancel(id: job.id)
+        let pending = bench.training.registry.pendingVersion(
+            modelId: model.id, artifact: Array("a model".utf8), mediaType: "application/ubjson"
+        ) { number, info, now in
+            MLModelVersion(
+                modelId: model.id, version: number, algorithm: model.algorithm, task: model.task, hyperparameters: [:],
+                preprocessing: FittedPreprocessing(options: PreprocessingOptions(), columns: [], dropped: [], featureNames: []),
+                label: nil, features: [], datasetId: nil, datasetSha256: nil, split: nil, rows: [:], metrics: [:],
+                validation: nil, artifact: info, trainingSeconds: 0, jobId: job.id, createdAt: now)
+        }
+        await #expect(throws: MLJobs.JobNotRunning.self) {
+            _ = try await bench.training.jobs.finish(
+                job.id, status: .succeeded, metrics: [:], progress: nil, after: { try await pending.insert(into: $0) },
+                lines: { [(Date(), "succeeded: version \($0.version)")] })
+        }
+        #expect(try await bench.training.jobs.get(id: job.id).status == .cancelled)
+        #expect(try await bench.training.registry.latestVersion(modelId: model.id) == nil)
+        #expect(try await bench.training.jobs.logs(id: job.id).allSatisfy { !$0.line.contains("succeeded") })
+        await bench.close()
+    }
+
     @Test func registryRefusesDuplicatesUnknownAlgorithmsAndBadHyperparameters() async throws {
         let bench = try await TrainingBench(.sqlite)
         let registry = bench.training.registry

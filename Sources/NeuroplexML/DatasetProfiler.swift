@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 public import NeuroplexCore
+import Synchronization
 
 /// Reads a dataset's records (the header first), checks them, infers each column's type and computes the
 /// statistics, all in one pass and in memory bounded by the number of columns (not rows).
@@ -18,9 +19,10 @@ public import NeuroplexCore
 ///
 /// Rows are checked as they come (field count, UTF-8, the label's class) and gathered into a batch; the columns'
 /// statistics are computed a batch at a time, column by column. An uploader that awaits ``profileBatch()`` after
-/// each chunk (and ``finish()`` at the end) has each batch's columns profiled in two groups at once: the second group on
-/// another task while this one goes on reading; otherwise a full batch is profiled where ``add(_:)`` is called,
-/// and the last one when the statistics are asked for.
+/// each chunk (and ``finish()`` at the end) has each batch's columns profiled by a helper task while it reads the
+/// next batch; when that is read, it takes the columns the helper has not started, so the two share the work
+/// whatever it costs. Otherwise a full batch is profiled where ``add(_:)`` is called, and the last one when the
+/// statistics are asked for.
 ///
 /// Bounds: distinct values are counted exactly up to ``exactDistinctLimit`` a column (then estimated, and `top`
 /// is the most frequent of the values counted — for a column of numbers, counting stops at the limit, so its `top`
@@ -41,11 +43,9 @@ public struct DatasetProfiler: Sendable {
     /// Data rows read so far.
     public private(set) var rows = 0
     private var labelIndex: Int?
-    /// The columns, in two groups (the first ``firstGroupColumns`` columns, and the rest) that can be profiled at
-    /// the same time; the second is away on a task while ``profiling`` holds it.
-    private var first = ColumnGroup(start: 0, columns: [])
-    private var second: ColumnGroup? = ColumnGroup(start: 0, columns: [])
-    private var profiling: Task<ColumnGroup, Never>?
+    /// Every column's profile, in order; away (held by ``profiling``) while a batch is being profiled.
+    private var profiles: [ColumnProfile]? = []
+    private var profiling: (work: BatchWork, helper: Task<Void, Never>)?
     /// Rows checked but not profiled yet.
     private var batch = RowBatch(width: 0)
     /// The label's classes (its values, untrimmed), numbered as first seen.
@@ -94,45 +94,38 @@ public struct DatasetProfiler: Sendable {
     /// Whether a batch is ready for ``profileBatch()``.
     public var batchIsFull: Bool { batch.byteCount >= Self.batchBytes }
 
-    /// Profiles the rows gathered so far: the first group of columns on this task, the second on another one,
-    /// which may still be at work when this returns (the next call, or the statistics, wait for it).
+    /// Hands the rows gathered so far to a helper task, which profiles them column by column; first, the batch
+    /// handed over before is finished here (the columns the helper has not started) and taken back.
     public mutating func profileBatch() async {
-        guard batch.rows > 0 else { return await settle() }
-        let rows = batch
-        batch = RowBatch(width: rows.width)
-        let labelIndex = labelIndex
         await settle()
-        guard let away = second.take() else { preconditionFailure("the second group is neither here nor away") }
-        if away.columns.isEmpty {
-            second = away
-        } else {
-            let box = ColumnGroup.Box(away)
-            profiling = Task {
-                box.group!.add(rows, labelIndex: labelIndex)
-                return box.take()
-            }
-        }
-        first.add(rows, labelIndex: labelIndex)
+        guard batch.rows > 0, let columns = profiles.take() else { return }
+        let work = BatchWork(columns, batch: batch, labelIndex: labelIndex)
+        batch = RowBatch(width: batch.width)
+        profiling = (work, Task { work.run() })
     }
 
-    /// Profiles the rows not profiled yet and waits for the second group to come back: after the last record,
-    /// before the statistics, when ``profileBatch()`` was used.
+    /// Profiles the rows not profiled yet, helping the helper: after the last record, before the statistics,
+    /// when ``profileBatch()`` was used.
     public mutating func finish() async {
         await profileBatch()
         await settle()
     }
 
+    /// Takes the columns back from the batch handed over last, profiling on this task what is left of it.
     private mutating func settle() async {
-        if second == nil, let profiling { second = await profiling.value }
-        profiling = nil
+        guard let (work, helper) = profiling.take() else { return }
+        work.run()
+        await helper.value
+        profiles = work.finish()
     }
 
     /// Profiles the gathered rows on this thread.
     private mutating func profileHere() {
-        precondition(second != nil, "profileBatch() is awaited before the profiler is used without it")
-        guard batch.rows > 0 else { return }
-        first.add(batch, labelIndex: labelIndex)
-        second!.add(batch, labelIndex: labelIndex)
+        precondition(profiling == nil, "profileBatch() is awaited before the profiler is used without it")
+        guard batch.rows > 0, let columns = profiles.take() else { return }
+        let work = BatchWork(columns, batch: batch, labelIndex: labelIndex)
+        work.run()
+        profiles = work.finish()
         batch.removeAll()
     }
 
@@ -146,8 +139,8 @@ public struct DatasetProfiler: Sendable {
 
     /// Every column's profile, in order.
     private var columns: [ColumnProfile] {
-        guard let second else { preconditionFailure("the statistics are asked for before finish() returned") }
-        return first.columns + second.columns
+        guard let profiles else { preconditionFailure("the statistics are asked for before finish() returned") }
+        return profiles
     }
 
     /// The columns with their inferred types (after the last record).
@@ -198,14 +191,9 @@ public struct DatasetProfiler: Sendable {
             labelIndex = index
         }
         header = names
-        let split = Self.firstGroupColumns(names.count)
-        first = ColumnGroup(start: 0, columns: Array(repeating: ColumnProfile(), count: split))
-        second = ColumnGroup(start: split, columns: Array(repeating: ColumnProfile(), count: names.count - split))
+        profiles = Array(repeating: ColumnProfile(), count: names.count)
         batch = RowBatch(width: names.count)
     }
-
-    /// The columns profiled on the reading task: fewer than half, as that task also parses the file.
-    static func firstGroupColumns(_ count: Int) -> Int { count * 2 / 5 }
 
     private mutating func classIndex(of value: UnsafeBufferPointer<UInt8>) -> Int? {
         let hash = DistinctEstimator.hash(value)
@@ -271,33 +259,44 @@ struct RowBatch: Sendable {
     }
 }
 
-/// A run of consecutive columns' profiles, fed a batch at a time.
-struct ColumnGroup: Sendable {
-    /// The index of the first column.
-    let start: Int
-    var columns: [ColumnProfile]
+/// One batch's profiling, shared by the tasks that ``run()`` it: each takes the next column not yet taken (an atomic
+/// counter) and adds the batch's cells to it, so no column is touched by two at once and whoever is free works.
+/// The columns are moved in and out (``finish()``), never copied: a copy would make their storage shared, and
+/// their next change copy it all.
+final class BatchWork: @unchecked Sendable {
+    private let columns: UnsafeMutableBufferPointer<ColumnProfile>
+    private let batch: RowBatch
+    private let labelIndex: Int?
+    private let next = Atomic<Int>(0)
+    /// The columns were moved out (else they go with this object: an upload that failed midway).
+    private var movedOut = false
 
-    var end: Int { start + columns.count }
+    init(_ profiles: consuming [ColumnProfile], batch: RowBatch, labelIndex: Int?) {
+        columns = .allocate(capacity: profiles.count)
+        var index = 0
+        while let profile = profiles.popLast() {
+            (columns.baseAddress! + (columns.count - 1 - index)).initialize(to: profile)
+            index += 1
+        }
+        self.batch = batch
+        self.labelIndex = labelIndex
+    }
 
-    /// Adds every row of `batch`, a column at a time.
-    mutating func add(_ batch: RowBatch, labelIndex: Int?) {
+    /// Profiles columns until none is left to take.
+    func run() {
         let width = batch.width, rows = batch.rows
-        let start = start
         batch.bytes.withUnsafeBufferPointer { bytes in
             batch.ends.withUnsafeBufferPointer { ends in
                 batch.classIndexes.withUnsafeBufferPointer { classes in
                     batch.labelNumbers.withUnsafeBufferPointer { labels in
-                        columns.withUnsafeMutableBufferPointer { columns in
-                            for offset in 0..<columns.count {
-                                let index = start + offset
-                                let isLabel = index == labelIndex
-                                for row in 0..<rows {
-                                    let at = row * width + index
-                                    let trimmed = Cell.trimmed(UnsafeBufferPointer(rebasing: bytes[ends[at]..<ends[at + 1]]))
-                                    columns[offset].add(
-                                        trimmed, Cell(trimmed: trimmed), classIndex: isLabel ? nil : classes[row],
-                                        labelNumber: isLabel ? nil : labels[row])
-                                }
+                        while case let index = next.wrappingAdd(1, ordering: .relaxed).oldValue, index < columns.count {
+                            let isLabel = index == labelIndex
+                            for row in 0..<rows {
+                                let at = row * width + index
+                                let trimmed = Cell.trimmed(UnsafeBufferPointer(rebasing: bytes[ends[at]..<ends[at + 1]]))
+                                columns[index].add(
+                                    trimmed, Cell(trimmed: trimmed), classIndex: isLabel ? nil : classes[row],
+                                    labelNumber: isLabel ? nil : labels[row])
                             }
                         }
                     }
@@ -306,14 +305,18 @@ struct ColumnGroup: Sendable {
         }
     }
 
-    /// A group on its way to another task and back: moved, not copied (a copy would make the columns' storage
-    /// shared, and their next change copy it all).
-    final class Box: @unchecked Sendable {
-        var group: ColumnGroup?
+    /// The columns, moved out (once every task that ran this has returned).
+    func finish() -> [ColumnProfile] {
+        var profiles: [ColumnProfile] = []
+        profiles.reserveCapacity(columns.count)
+        for index in 0..<columns.count { profiles.append((columns.baseAddress! + index).move()) }
+        movedOut = true
+        return profiles
+    }
 
-        init(_ group: ColumnGroup) { self.group = group }
-
-        func take() -> ColumnGroup { group.take()! }
+    deinit {
+        if !movedOut { columns.baseAddress?.deinitialize(count: columns.count) }
+        columns.deallocate()
     }
 }
 

@@ -155,7 +155,7 @@ struct DatasetProfilerTests {
         }
     }
 
-    @Test("profiled a batch at a time in two groups at once, as an upload is, the statistics are the same")
+    @Test("profiled a batch at a time, with a helper task, as an upload is, the statistics are the same")
     func batchesInTwoGroups() async throws {
         var generator = SystemRandomNumberGenerator()
         // About 1.5 MB: several batches, with numbers, integers, categories, free text, missing cells and a label.

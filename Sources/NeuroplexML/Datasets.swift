@@ -117,7 +117,7 @@ public struct Datasets: Sendable {
                     try chunk.withUnsafeBufferPointer { buffer in
                         try parser.consume(buffer) { try profiler.add(&$0) }
                     }
-                    // A batch's columns in two groups, one on another task while this one reads on.
+                    // A full batch goes to a helper task; this one reads on, then takes what the helper has not started.
                     if profiler.batchIsFull { await profiler.profileBatch() }
                 } catch {
                     try? await written

@@ -23,7 +23,9 @@ test: bootstrap unit-test acceptance
 
 unit-test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	@# A test that hangs fails after its suite's time limit (3 minutes) with its name; the whole run after 20.
+	@# Line-buffered, so that what was printed before a hang is in the log.
+	scripts/within 20m stdbuf -oL -eL $(SWIFT) test --skip-build --parallel
 
 acceptance:
 	@if [ -d ../shared/acceptance ]; then \

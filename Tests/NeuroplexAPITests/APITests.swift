@@ -10,7 +10,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("HTTP API")
+@Suite("HTTP API", .timeLimit(.minutes(3)))
 struct APITests {
     @Test("health, readiness, metrics, contract and docs are open and well-formed", arguments: TestEngines.all)
     func operations(engine: Database.Engine) async throws {

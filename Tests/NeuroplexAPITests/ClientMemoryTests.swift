@@ -14,7 +14,7 @@ import Glibc
 import Darwin
 #endif
 
-@Suite("Swift SDK: memory against a live server")
+@Suite("Swift SDK: memory against a live server", .timeLimit(.minutes(3)))
 struct ClientMemoryTests {
     /// Runs `body` with an SDK client of a fresh live server, its URL and its admin key.
     ///

@@ -7,7 +7,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Swift SDK against a live server")
+@Suite("Swift SDK against a live server", .timeLimit(.minutes(3)))
 struct ClientTests {
     @Test("NeuroplexClient creates, lists, reads and revokes keys, and surfaces problem codes")
     func sdkRoundTrip() async throws {

@@ -28,7 +28,7 @@ func trafficCSV(rows: Int) -> String {
     return text
 }
 
-@Suite("Datasets over HTTP")
+@Suite("Datasets over HTTP", .timeLimit(.minutes(3)))
 struct DatasetAPITests {
     @Test("upload streams past the body limit; re-upload, get, list, stats and delete")
     func lifecycle() async throws {

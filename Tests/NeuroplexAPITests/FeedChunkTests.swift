@@ -9,7 +9,7 @@ import Testing
 
 /// A feed's sealed chunks are stored framed for HTTP/1.1 chunked bodies (see `Feed.Chunk`), and streams on an event
 /// loop write them below the HTTP encoder, so the framing is checked here byte for byte.
-@Suite("Watch feed chunks")
+@Suite("Watch feed chunks", .timeLimit(.minutes(3)))
 struct FeedChunkTests {
     /// The body of a chunked HTTP/1.1 message, or `nil` when `bytes` are not a sequence of well-formed chunks.
     /// With `partial`, the last chunk may be cut short (a stream read while it goes on): its bytes so far count.

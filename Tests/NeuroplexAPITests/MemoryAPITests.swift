@@ -7,7 +7,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Memory over HTTP")
+@Suite("Memory over HTTP", .timeLimit(.minutes(3)))
 struct MemoryAPITests {
     @Test("key-value: write, read, conditions, counters, CAS, batches, scan, scopes")
     func keyValue() async throws {

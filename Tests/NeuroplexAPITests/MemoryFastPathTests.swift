@@ -11,7 +11,7 @@ import Testing
 
 /// `GET`/`PUT /memory/kv/{key}` answered on the event loop (`MemoryKVChannelHandler`) must be indistinguishable
 /// from the router's answers: the same requests go to a live server with the fast path and to one without it.
-@Suite("Memory key-value fast path over a real connection")
+@Suite("Memory key-value fast path over a real connection", .timeLimit(.minutes(3)))
 struct MemoryFastPathTests {
     /// A request of the script, sent alike to both servers.
     struct Step {

@@ -14,7 +14,7 @@ import NeuroplexTestSupport
 import Synchronization
 import Testing
 
-@Suite("Memory over WebSocket")
+@Suite("Memory over WebSocket", .timeLimit(.minutes(3)))
 struct MemoryWebSocketTests {
     @Test("an upgrade without a valid key, or without memory:read, is refused with the usual problem document")
     func refusals() async throws {

@@ -115,7 +115,7 @@ final class RawRESPClient: @unchecked Sendable {
     }
 }
 
-@Suite("Redis protocol")
+@Suite("Redis protocol", .timeLimit(.minutes(3)))
 struct RESPTests {
     static func freePort() throws -> Int {
         let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

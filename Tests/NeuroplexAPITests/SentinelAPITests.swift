@@ -9,7 +9,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Sentinel over HTTP: rules, events, alerts, incidents")
+@Suite("Sentinel over HTTP: rules, events, alerts, incidents", .timeLimit(.minutes(3)))
 struct SentinelAPITests {
     /// Six failed ssh logins from one address (RFC 5424 syslog), one accepted login from another.
     static let sshLog = (0..<6).map {
@@ -145,7 +145,7 @@ struct SentinelAPITests {
     }
 }
 
-@Suite("Sentinel flow collectors")
+@Suite("Sentinel flow collectors", .timeLimit(.minutes(3)))
 struct SentinelCollectorTests {
     /// A NetFlow v5 export packet: one SYN→RST flow from `source` to each of `ports` on 198.18.1.1.
     static func scan(from source: [UInt8], ports: ClosedRange<Int>) -> [UInt8] {

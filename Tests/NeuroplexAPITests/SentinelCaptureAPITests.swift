@@ -12,7 +12,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Sentinel captures over HTTP: upload, analysis job, flows, model scoring")
+@Suite("Sentinel captures over HTTP: upload, analysis job, flows, model scoring", .timeLimit(.minutes(3)))
 struct SentinelCaptureAPITests {
     func upload(_ client: some TestClientProtocol, _ bytes: [UInt8], key: String, query: String = "", type: String = "application/vnd.tcpdump.pcap") async throws -> TestResponse {
         try await client.execute(

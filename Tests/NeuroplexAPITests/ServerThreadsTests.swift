@@ -1,7 +1,7 @@
 @testable import NeuroplexAPI
 import Testing
 
-@Suite struct ServerThreadsTests {
+@Suite(.timeLimit(.minutes(3))) struct ServerThreadsTests {
     @Test func theAffinityMaskIsCountedFromProcStatus() {
         #expect(ServerThreads.allowedCPUs(status: "Name:\tneuroplex\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n") == 1)
         #expect(ServerThreads.allowedCPUs(status: "Cpus_allowed:\t3\n") == 2)

@@ -8,7 +8,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Models, training jobs and validation over HTTP")
+@Suite("Models, training jobs and validation over HTTP", .timeLimit(.minutes(3)))
 struct TrainingAPITests {
     @Test("register, train as a job, read the version and its artifact, validate; errors are problems")
     func lifecycle() async throws {

@@ -7,7 +7,7 @@ import NeuroplexTestSupport
 import Testing
 
 /// Live watches share one feed per pattern (see `WatchHub`): the engine sees one watcher however many clients.
-@Suite("Live watch feeds")
+@Suite("Live watch feeds", .timeLimit(.minutes(3)))
 struct WatchFeedTests {
     static func watchRequest(_ pattern: String, key: String) -> String {
         "GET /memory/watch?pattern=\(pattern) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n"

@@ -1,7 +1,7 @@
 import NeuroplexCRDT
 import Testing
 
-@Suite("CausalContext")
+@Suite("CausalContext", .timeLimit(.minutes(3)))
 struct CausalContextTests {
     @Test("out-of-order dots wait in the cloud until the gap closes")
     func compaction() {

@@ -2,7 +2,7 @@ import NeuroplexCRDT
 import NeuroplexCore
 import Testing
 
-@Suite("GraphCRDT")
+@Suite("GraphCRDT", .timeLimit(.minutes(3)))
 struct GraphCRDTTests {
     @Test("vertices and edges with data, and neighbours in both directions")
     func basics() throws {

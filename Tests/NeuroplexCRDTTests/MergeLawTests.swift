@@ -4,7 +4,7 @@ import PropertyBased
 import Testing
 
 /// Property tests: random operation histories on three replicas, then the lattice laws.
-@Suite("Merge laws")
+@Suite("Merge laws", .timeLimit(.minutes(3)))
 struct MergeLawTests {
     @Test("PNCounter")
     func counter() async {

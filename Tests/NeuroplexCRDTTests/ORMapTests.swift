@@ -2,7 +2,7 @@ import NeuroplexCRDT
 import NeuroplexCore
 import Testing
 
-@Suite("ORMap")
+@Suite("ORMap", .timeLimit(.minutes(3)))
 struct ORMapTests {
     @Test("sets, reads, removes and clears keys")
     func basics() {

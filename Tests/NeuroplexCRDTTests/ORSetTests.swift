@@ -1,7 +1,7 @@
 import NeuroplexCRDT
 import Testing
 
-@Suite("ORSet")
+@Suite("ORSet", .timeLimit(.minutes(3)))
 struct ORSetTests {
     @Test("adds, removes and answers membership")
     func basics() {

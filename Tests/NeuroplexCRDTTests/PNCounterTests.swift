@@ -1,7 +1,7 @@
 import NeuroplexCRDT
 import Testing
 
-@Suite("PNCounter")
+@Suite("PNCounter", .timeLimit(.minutes(3)))
 struct PNCounterTests {
     @Test("changes on different replicas sum up after merging")
     func countersSum() {

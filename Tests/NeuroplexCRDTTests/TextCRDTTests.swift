@@ -3,7 +3,7 @@ import NeuroplexCRDT
 import NeuroplexCore
 import Testing
 
-@Suite("TextCRDT")
+@Suite("TextCRDT", .timeLimit(.minutes(3)))
 struct TextCRDTTests {
     @Test("inserts and deletes at positions")
     func editing() throws {
@@ -175,7 +175,7 @@ struct TextCRDTTests {
     }
 }
 
-@Suite("TextCRDT with many replicas")
+@Suite("TextCRDT with many replicas", .timeLimit(.minutes(3)))
 struct TextManyReplicasTests {
     @Test("a dozen replicas inserting at one place converge without interleaving, whatever the merge order")
     func manyReplicas() throws {

@@ -5,7 +5,7 @@ import Testing
 /// each transaction names its agent and its parents, and its patch positions are against the merge of its
 /// parents. Replayed as `Benchmarks/TextTrace` replays `friendsforever-concurrent`: one replica per agent
 /// which, before each of the agent's transactions, merges the other agent's deltas up to the parents.
-@Suite("TextCRDT concurrent history")
+@Suite("TextCRDT concurrent history", .timeLimit(.minutes(3)))
 struct TextConcurrentHistoryTests {
     struct Transaction {
         var agent: Int

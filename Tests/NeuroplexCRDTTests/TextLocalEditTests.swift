@@ -2,7 +2,7 @@ import NeuroplexCRDT
 import PropertyBased
 import Testing
 
-@Suite("TextCRDT local editing")
+@Suite("TextCRDT local editing", .timeLimit(.minutes(3)))
 struct TextLocalEditTests {
     /// An edit near the previous one (as typing is) or anywhere: (jump, offset, kind, size).
     static let edits = zip(Gen.int(in: 0...9), Gen.int(in: -6...6), Gen.int(in: 0...9), Gen.int(in: 1...5))

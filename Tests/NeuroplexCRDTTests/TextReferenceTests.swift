@@ -2,7 +2,7 @@ import NeuroplexCRDT
 import PropertyBased
 import Testing
 
-@Suite("TextCRDT against a character-level FugueMax reference")
+@Suite("TextCRDT against a character-level FugueMax reference", .timeLimit(.minutes(3)))
 struct TextReferenceTests {
     @Test("random concurrent histories give the reference's text on every replica after every step")
     func agreesWithReference() async {

@@ -1,7 +1,7 @@
 import NeuroplexGateway
 import Testing
 
-@Suite("API key secrets, scopes and rate limits")
+@Suite("API key secrets, scopes and rate limits", .timeLimit(.minutes(3)))
 struct APIKeySecretTests {
     @Test("a generated key parses; a one-character typo fails its checksum")
     func checksum() throws {

@@ -7,7 +7,7 @@ import NeuroplexTestSupport
 import SQLKit
 import Testing
 
-@Suite("Key store")
+@Suite("Key store", .timeLimit(.minutes(3)))
 struct KeyStoreTests {
     struct Fixture {
         let database: Database

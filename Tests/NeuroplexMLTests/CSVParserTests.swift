@@ -18,7 +18,7 @@ func parse<P: RecordParser>(_ parser: P, _ text: String, chunkSize: Int = 1 << 2
     return records
 }
 
-@Suite("CSV parser")
+@Suite("CSV parser", .timeLimit(.minutes(3)))
 struct CSVParserTests {
     @Test("quoted fields hold commas, doubled quotes and line breaks; LF and CRLF both end records")
     func quoting() throws {
@@ -61,7 +61,7 @@ struct CSVParserTests {
     }
 }
 
-@Suite("NDJSON parser")
+@Suite("NDJSON parser", .timeLimit(.minutes(3)))
 struct NDJSONParserTests {
     @Test("the first line's keys, in written order, are the columns; absent and null keys are empty cells")
     func columns() throws {

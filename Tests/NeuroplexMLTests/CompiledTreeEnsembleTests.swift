@@ -92,7 +92,7 @@ private func train(
     return try #require(model as? XGBoostModel)
 }
 
-@Suite struct CompiledTreeEnsembleTests {
+@Suite(.timeLimit(.minutes(3))) struct CompiledTreeEnsembleTests {
     let training: FeatureMatrix
     let testing: FeatureMatrix
 

@@ -16,7 +16,7 @@ func profile(_ bytes: [UInt8], label: String?) throws -> DatasetProfiler {
     return profiler
 }
 
-@Suite("Dataset profiler")
+@Suite("Dataset profiler", .timeLimit(.minutes(3)))
 struct DatasetProfilerTests {
     @Test("schema inference on a realistic traffic log")
     func inference() throws {
@@ -240,7 +240,7 @@ struct DatasetProfilerTests {
     }
 }
 
-@Suite("Bounded-memory summaries")
+@Suite("Bounded-memory summaries", .timeLimit(.minutes(3)))
 struct SketchTests {
     @Test("quantiles of a million values stay within the documented rank error")
     func quantiles() {
@@ -300,7 +300,7 @@ struct SketchTests {
     }
 }
 
-@Suite("Cell numbers")
+@Suite("Cell numbers", .timeLimit(.minutes(3)))
 struct CellNumberTests {
     /// `strtod`'s reading of `text`: what the parser must equal, bit for bit.
     private func strtodValue(_ text: String) -> Double {

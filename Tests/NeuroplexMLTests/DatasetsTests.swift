@@ -60,7 +60,7 @@ struct BusyDataset: DatasetUsage {
     }
 }
 
-@Suite("Datasets")
+@Suite("Datasets", .timeLimit(.minutes(3)))
 struct DatasetsTests {
     @Test("an upload is stored once by content; the same content again returns the same dataset", arguments: TestEngines.all)
     func contentAddressed(engine: Database.Engine) async throws {

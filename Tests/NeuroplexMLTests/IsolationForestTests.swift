@@ -3,7 +3,7 @@ import NeuroplexCore
 @testable import NeuroplexML
 import Testing
 
-@Suite("Isolation forest")
+@Suite("Isolation forest", .timeLimit(.minutes(3)))
 struct IsolationForestTests {
     /// 500 standard-normal inliers in 3 dimensions, then 10 outliers 7 to 9 units from the origin.
     static func data() -> FeatureMatrix {

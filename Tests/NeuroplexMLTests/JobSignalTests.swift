@@ -1,7 +1,7 @@
 import NeuroplexML
 import Testing
 
-@Suite("Job doorbell")
+@Suite("Job doorbell", .timeLimit(.minutes(3)))
 struct JobSignalTests {
     @Test("a ring wakes an idle worker at once; a ring it missed while looking is not lost; the timeout still ends a wait",
         .timeLimit(.minutes(1)))

@@ -3,7 +3,7 @@ import NeuroplexCore
 @testable import NeuroplexML
 import Testing
 
-@Suite("k-means")
+@Suite("k-means", .timeLimit(.minutes(3)))
 struct KMeansTests {
     static let centres: [[Double]] = [[0, 0], [10, 10], [-10, 10]]
 

@@ -1,7 +1,7 @@
 @testable import NeuroplexML
 import Testing
 
-@Suite("L-BFGS")
+@Suite("L-BFGS", .timeLimit(.minutes(3)))
 struct LBFGSTests {
     @Test("finds the minimum of the Rosenbrock function from the classic start")
     func rosenbrock() throws {

@@ -9,7 +9,7 @@ import Testing
 /// k-means and the isolation forest are compared on their inertia and mean anomaly score (see `unsupervised`).
 /// Runs only when `ML_PARITY_DIR` names that folder:
 /// `ML_PARITY_DIR=/tmp/neuroplex-ml-parity swift test --filter LearnerParityTests`.
-@Suite("Learner parity", .enabled(if: ProcessInfo.processInfo.environment["ML_PARITY_DIR"] != nil))
+@Suite("Learner parity", .timeLimit(.minutes(3)), .enabled(if: ProcessInfo.processInfo.environment["ML_PARITY_DIR"] != nil))
 struct LearnerParityTests {
     /// A numeric CSV with a header and the label in the last column.
     static func read(_ path: String) throws -> (FeatureMatrix, [Double]) {

@@ -4,7 +4,7 @@ import NeuroplexCore
 @testable import NeuroplexML
 import Testing
 
-@Suite("Logistic regression")
+@Suite("Logistic regression", .timeLimit(.minutes(3)))
 struct LogisticRegressionTests {
     @Test("separable classes are all classified, with probabilities summing to 1")
     func separable() async throws {

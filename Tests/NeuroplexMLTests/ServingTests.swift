@@ -73,7 +73,7 @@ func expectProblem(_ code: String, _ body: () throws -> Void, sourceLocation: So
     }
 }
 
-@Suite struct ServingTests {
+@Suite(.timeLimit(.minutes(3))) struct ServingTests {
     @Test func predictionsExplanationsAndInputErrors() async throws {
         let s = try await ServingBench()
         defer { Task { await s.bench.close() } }

@@ -89,7 +89,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
     return text
 }
 
-@Suite struct TrainingTests {
+@Suite(.timeLimit(.minutes(3))) struct TrainingTests {
     @Test(arguments: TestEngines.all) func trainingCreatesAVersionThatValidatesWell(_ engine: Database.Engine) async throws {
         let bench = try await TrainingBench(engine)
         let dataset = try await bench.catalogue.upload(trafficCSV(rows: 1500)).dataset
@@ -413,7 +413,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
     }
 }
 
-@Suite struct PreprocessingTests {
+@Suite(.timeLimit(.minutes(3))) struct PreprocessingTests {
     let table = DataTable(
         header: ["id", "age", "city", "when", "label"],
         rows: [
@@ -506,7 +506,7 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
     }
 }
 
-@Suite struct ValidationMetricsTests {
+@Suite(.timeLimit(.minutes(3))) struct ValidationMetricsTests {
     @Test func binaryMetricsMatchHandComputedValues() {
         let probabilities: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
         let result = ValidationMetrics.classification(probabilities: probabilities, labels: [0, 1, 1, 0], classes: ["no", "yes"])

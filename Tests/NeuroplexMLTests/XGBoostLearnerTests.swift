@@ -38,7 +38,7 @@ enum Synthetic {
     }
 }
 
-@Suite struct XGBoostLearnerTests {
+@Suite(.timeLimit(.minutes(3))) struct XGBoostLearnerTests {
     let trainPoints = Synthetic.points(2000, seed: 1)
     let testPoints = Synthetic.points(500, seed: 2)
 

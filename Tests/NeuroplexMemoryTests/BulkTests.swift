@@ -4,7 +4,7 @@ import NeuroplexMemory
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Memory bulk writes, migration, keyspace notifications and causal waits")
+@Suite("Memory bulk writes, migration, keyspace notifications and causal waits", .timeLimit(.minutes(3)))
 struct BulkTests {
     func open(_ directory: String? = nil) async throws -> Memory {
         try await Memory(configuration: MemoryConfiguration(directory: directory), logger: quietLogger)

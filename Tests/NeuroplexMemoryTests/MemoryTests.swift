@@ -4,7 +4,7 @@ import NeuroplexMemory
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Memory key-value engine")
+@Suite("Memory key-value engine", .timeLimit(.minutes(3)))
 struct MemoryTests {
     func open(
         _ directory: String? = nil, clock: ManualWallClock = ManualWallClock(),

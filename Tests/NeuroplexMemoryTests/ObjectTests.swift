@@ -5,7 +5,7 @@ import NeuroplexMemory
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Memory CRDT objects")
+@Suite("Memory CRDT objects", .timeLimit(.minutes(3)))
 struct ObjectTests {
     @Test("counters and sets share the keyspace with JSON values; the wrong type is refused; all survive a crash")
     func countersAndSets() async throws {

@@ -4,7 +4,7 @@ import NeuroplexMemory
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Memory batches and transactions")
+@Suite("Memory batches and transactions", .timeLimit(.minutes(3)))
 struct TransactionTests {
     func open(_ directory: String? = nil) async throws -> Memory {
         try await Memory(configuration: .init(directory: directory), clock: ManualWallClock(), logger: quietLogger)
@@ -98,7 +98,7 @@ struct TransactionTests {
     }
 }
 
-@Suite("Memory export and import")
+@Suite("Memory export and import", .timeLimit(.minutes(3)))
 struct ExportImportTests {
     @Test("an export imports into another store with versions and expiry kept; importing again changes nothing")
     func roundTrip() async throws {
@@ -127,7 +127,7 @@ struct ExportImportTests {
     }
 }
 
-@Suite("Memory channels")
+@Suite("Memory channels", .timeLimit(.minutes(3)))
 struct EventBusTests {
     @Test("subscribers get messages on their channels and patterns, in order; a slow one is ended, publishers go on")
     func publishSubscribe() async throws {

@@ -18,7 +18,7 @@ func meter(_ bytes: [UInt8], chunk: Int = 1 << 20, configuration: FlowMeter.Conf
     return (summary, flows)
 }
 
-@Suite("Captures: pcap and pcapng reading, packet decoding, the flow meter")
+@Suite("Captures: pcap and pcapng reading, packet decoding, the flow meter", .timeLimit(.minutes(3)))
 struct CaptureTests {
     @Test("the acceptance scenario: 580 packets, 20 conversations of 5 + 4 packets, 200 refused probes")
     func scenario() {

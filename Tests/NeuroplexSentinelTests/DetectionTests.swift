@@ -30,7 +30,7 @@ enum Traffic {
     }
 }
 
-@Suite("Detection rules, alerts and incidents")
+@Suite("Detection rules, alerts and incidents", .timeLimit(.minutes(3)))
 struct DetectionTests {
     @Test("the default rules alert once on a port scan (T1046) and never on the benign client")
     func portScan() throws {
@@ -171,7 +171,7 @@ struct DetectionTests {
     }
 }
 
-@Suite("Host behaviour baselines")
+@Suite("Host behaviour baselines", .timeLimit(.minutes(3)))
 struct HostBaselineTests {
     /// `perMinute` short HTTP flows from `host` in each of `minutes` minutes from `start`.
     static func steady(_ host: String, perMinute: Int, minutes: Range<Int>, start: Double = Traffic.t0) -> [FlowObservation] {
@@ -211,7 +211,7 @@ struct HostBaselineTests {
     }
 }
 
-@Suite("Model alerts")
+@Suite("Model alerts", .timeLimit(.minutes(3)))
 struct ModelAlertTests {
     @Test("a flow is worth explaining only when it would become its alert's evidence")
     func explanationsOnlyForEvidence() {
@@ -236,7 +236,7 @@ struct ModelAlertTests {
     }
 }
 
-@Suite("Flow pipeline with a model")
+@Suite("Flow pipeline with a model", .timeLimit(.minutes(3)))
 struct FlowPipelineTests {
     /// Scores every flow as a scan and explains whatever it is asked to, counting.
     final class EveryFlowAScan: FlowScorer {

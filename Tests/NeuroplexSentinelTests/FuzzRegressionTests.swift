@@ -2,7 +2,7 @@ import NeuroplexSentinel
 import Testing
 
 /// Inputs the fuzzers (fuzz/run.sh) found crashing a parser, reduced to what matters; each must now be read as damage.
-@Suite("Fuzzer findings")
+@Suite("Fuzzer findings", .timeLimit(.minutes(3)))
 struct FuzzRegressionTests {
     /// Little-endian pcapng: a section header, an interface (in microseconds, or whole seconds with if_tsresol 0),
     /// and Enhanced Packet Blocks with the given stamps and no captured bytes.
@@ -43,7 +43,7 @@ struct FuzzRegressionTests {
     }
 }
 
-@Suite("Fuzzer findings: NetFlow")
+@Suite("Fuzzer findings: NetFlow", .timeLimit(.minutes(3)))
 struct NetFlowFuzzRegressionTests {
     /// Found by the netflow target: an IPFIX template with no fields made records of no bytes, so its data set was
     /// read as records forever (one 132-byte UDP packet took the collector's memory). Now such a template withdraws
@@ -78,7 +78,7 @@ extension NetFlowFuzzRegressionTests {
     }
 }
 
-@Suite("Fuzzer findings: flow records and events")
+@Suite("Fuzzer findings: flow records and events", .timeLimit(.minutes(3)))
 struct ImportFuzzRegressionTests {
     /// Found by the cic target: a count column holding a number past Int's range stopped the process (Int(Double)
     /// traps); "Infinity" and "NaN", which CICFlowMeter itself writes in some columns, did the same.

@@ -3,7 +3,7 @@ import NeuroplexCore
 import NeuroplexSentinel
 import Testing
 
-@Suite("Honeypot, SIEM and flow-record ingest")
+@Suite("Honeypot, SIEM and flow-record ingest", .timeLimit(.minutes(3)))
 struct IngestTests {
     @Test("Cowrie JSON lines become login, command and connect events; bad lines are reported with their number")
     func cowrie() {

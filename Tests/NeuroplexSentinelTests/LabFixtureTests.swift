@@ -5,7 +5,7 @@ import Testing
 /// The lab's committed captures (lab/, Tests/Fixtures/sentinel/lab-*.pcap with their manifests), read as a user of
 /// `POST /sentinel/datasets` and the default rules would: every attack in a manifest labels flows of its capture,
 /// and the rules name the attackers, not the benign clients.
-@Suite("The lab's labelled captures")
+@Suite("The lab's labelled captures", .timeLimit(.minutes(3)))
 struct LabFixtureTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/sentinel")

@@ -11,7 +11,7 @@ struct Bytes {
     mutating func ip(_ text: String) { data += text.split(separator: ".").map { UInt8($0)! } }
 }
 
-@Suite("NetFlow v5/v9 and IPFIX decoding")
+@Suite("NetFlow v5/v9 and IPFIX decoding", .timeLimit(.minutes(3)))
 struct NetFlowTests {
     static let exported = 1_700_000_100
 
@@ -105,7 +105,7 @@ struct NetFlowTests {
     }
 }
 
-@Suite("Parsers survive damaged input")
+@Suite("Parsers survive damaged input", .timeLimit(.minutes(3)))
 struct ParserRobustnessTests {
     /// A small deterministic generator (SplitMix64), so that a failure can be replayed.
     struct Generator: RandomNumberGenerator {

@@ -6,7 +6,7 @@ import Testing
 /// The flow meter's packet and byte totals per conversation agree with `tshark -q -z conv,tcp -z conv,udp` on the
 /// same capture (tshark comes from scripts/bootstrap). Flows of one 5-tuple (a conversation tshark keeps whole and
 /// the meter may split at a timeout) are summed before comparing.
-@Suite("Flow totals agree with tshark's conversation tables")
+@Suite("Flow totals agree with tshark's conversation tables", .timeLimit(.minutes(3)))
 struct TsharkAgreementTests {
     struct Totals: Equatable, CustomStringConvertible {
         /// Frames and bytes from the lower endpoint to the higher, and back.

@@ -4,7 +4,7 @@ import NeuroplexStorage
 import NeuroplexTestSupport
 import Testing
 
-@Suite("Blob store")
+@Suite("Blob store", .timeLimit(.minutes(3)))
 struct BlobStoreTests {
     @Test("stores bytes under their SHA-256 and reads them back")
     func roundTrip() throws {

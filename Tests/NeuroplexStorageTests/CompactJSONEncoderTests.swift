@@ -4,7 +4,7 @@ import Testing
 
 /// The compact encoder must write JSON that any decoder reads back as the same value; Foundation's decoder is
 /// the judge, and Foundation's encoder is the reference for what the values mean.
-@Suite("Compact JSON encoder")
+@Suite("Compact JSON encoder", .timeLimit(.minutes(3)))
 struct CompactJSONEncoderTests {
     enum Colour: String, Codable, Equatable { case red, green }
 

@@ -3,7 +3,7 @@ import Logging
 import NeuroplexCore
 import Testing
 
-@Suite("Core vocabulary")
+@Suite("Core vocabulary", .timeLimit(.minutes(3)))
 struct CoreTests {
     @Test("timestamps are RFC 3339 UTC with milliseconds and parse back, with or without fractions")
     func timestamps() throws {

@@ -5,7 +5,7 @@ import NeuroplexTestSupport
 import SQLKit
 import Testing
 
-@Suite("Database and migrations")
+@Suite("Database and migrations", .timeLimit(.minutes(3)))
 struct DatabaseTests {
     static let notes = Migration("test-0001-notes") { sql in
         try await sql.create(table: "notes")
@@ -107,7 +107,7 @@ struct DatabaseTests {
     }
 }
 
-@Suite("SQLite transactions")
+@Suite("SQLite transactions", .timeLimit(.minutes(3)))
 struct SQLiteTransactionTests {
     @Test("a statement on the shared connection is not caught in another request's rolled-back transaction")
     func isolation() async throws {

@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// The pool keeps its threads between runs: state a thread keeps (XGBoost's OpenMP team) is there for the next run.
-@Suite("Dedicated thread pool")
+@Suite("Dedicated thread pool", .timeLimit(.minutes(3)))
 struct DedicatedThreadPoolTests {
     /// The calling thread's identity (pool threads never exit, so no other thread takes it over).
     static func threadID() -> UInt64 { UInt64(pthread_self()) }

@@ -1,7 +1,7 @@
 import NeuroplexCore
 import Testing
 
-@Suite("JSON values")
+@Suite("JSON values", .timeLimit(.minutes(3)))
 struct JSONValueTests {
     @Test("parse and write round-trip, with sorted keys, exact integers and escapes")
     func roundTrip() throws {

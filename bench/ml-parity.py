@@ -217,13 +217,26 @@ def main():
         train_csv, test_csv = export(name, args.out)
         x, y = read(train_csv)
         rows = len(y) + len(read(test_csv)[1])
-        for peer, run in RUNNERS.items():
-            runs = [run(name, train_csv, test_csv) for _ in range(args.rounds)]
+        # Rounds interleaved (every runner once a round, in turn forwards and backwards), so that the machine's
+        # drift during a run (this VM's speed moves by tens of per cent within minutes) falls on all alike. A
+        # pause between runners lets the last one's threads settle (libgomp's spin after an xgboost fit).
+        all_runs = {peer: [] for peer in RUNNERS}
+        order = list(RUNNERS.items())
+        for round_index in range(args.rounds):
+            for peer, run in order if round_index % 2 == 0 else reversed(order):
+                time.sleep(0.05)
+                all_runs[peer].append(run(name, train_csv, test_csv))
+        for peer in RUNNERS:
+            runs = all_runs[peer]
             print(f"  ({peer} on {name}, each round: {' '.join(f'{r[1]:.4f}' for r in runs)} s)", file=sys.stderr)
             accuracy = runs[0][0]
             seconds = statistics.median(r[1] for r in runs)
             results.setdefault(name, {})[peer] = {"accuracy": accuracy, "seconds": seconds}
             print(f"{name:<14} {rows:>5} {x.shape[1]:>4} {len(set(y)):>3}  {peer:<44} {accuracy:>8.4f} {seconds:>15.4f}")
+        if "neuroplex xgboost" in all_runs:
+            paired = sorted(n[1] / p[1] for n, p in zip(all_runs["neuroplex xgboost"], all_runs["xgboost XGBClassifier"]))
+            print(f"  {name}: neuroplex xgboost / XGBClassifier, the median of the rounds' ratios: "
+                  f"{statistics.median(paired):.2f}x (rounds {' '.join(f'{r:.2f}' for r in paired)})")
     print(f"{'dataset':<14}  {'unsupervised peer':<44} {'figure':>24} {'fit s':>8}")
     for name in DATASETS:
         for peer, figure in unsupervised(f"{args.out}/{name}-train.csv", f"{args.out}/{name}-test.csv").items():

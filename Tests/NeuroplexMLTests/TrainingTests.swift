@@ -205,6 +205,12 @@ func trafficCSV(rows: Int, seed: UInt64 = 7) -> String {
         let (a, b) = (try await bench.wait(earlier.id), try await bench.wait(later.id))
         #expect(a.status == .succeeded && b.status == .succeeded)
         #expect(a.startedAt! <= b.startedAt!)
+        // The worker began the later job as its row was written, and dropped it when the row said `queued`: its
+        // log shows one run, the one it had when its turn came.
+        let messages = try await bench.training.jobs.logs(id: later.id).map { $0.line.split(separator: " ", maxSplits: 1)[1] }
+        #expect(messages.filter { $0 == "started" }.count == 1, "\(messages)")
+        #expect(messages.filter { $0.hasPrefix("queued") }.count == 1, "\(messages)")
+        #expect(messages.last?.hasPrefix("succeeded") == true, "\(messages)")
         await bench.close(worker)
     }
 
